@@ -1,0 +1,150 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/internal/store"
+)
+
+func (s *Server) routesPlatform() {
+	s.handle("GET /projects/{project_id}", s.getProject)
+	s.handle("GET /customers", s.listCustomers)
+	s.handle("POST /customers", s.createCustomer)
+	s.handle("GET /customers/{id}", s.getCustomer)
+	s.handle("PATCH /customers/{id}", s.updateCustomer)
+	s.handle("PUT /customers/{id}", s.updateCustomer)
+	s.handle("DELETE /customers/{id}", s.deleteCustomer)
+}
+
+// getProject returns the key's own project; any other id is a 404.
+func (s *Server) getProject(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r, "project_id", "Project")
+	if err != nil {
+		return err
+	}
+	if id != a.ProjectID {
+		return parley.NotFound("Project")
+	}
+	p, err := store.GetProject(r.Context(), s.DB.Read(), id)
+	if err != nil {
+		return err
+	}
+	writeData(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	var f store.CustomerFilter
+	f.NameCont, _ = qParam(r, "name_cont")
+	if v, ok := qParam(r, "external_customer_id_eq"); ok {
+		f.ExternalCustomerIDEq = &v
+	}
+	p := pageOf(r)
+	items, total, err := store.ListCustomers(r.Context(), s.DB.Read(), a.ProjectID, f, p)
+	if err != nil {
+		return err
+	}
+	writeList(w, items, p, total)
+	return nil
+}
+
+func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r, "id", "Customer")
+	if err != nil {
+		return err
+	}
+	c, err := store.GetCustomer(r.Context(), s.DB.Read(), a.ProjectID, id)
+	if err != nil {
+		return err
+	}
+	writeData(w, http.StatusOK, c)
+	return nil
+}
+
+// customerFields validates name and external_customer_id.
+func customerFields(f *Fields, c *parley.Customer, creating bool) error {
+	var col collect
+	name := col.str(f, "name")
+	ext := col.str(f, "external_customer_id")
+	if col.err != nil {
+		return col.err
+	}
+	var errs []string
+	if name != nil || creating || f.Has("name") {
+		if name == nil || strings.TrimSpace(*name) == "" {
+			errs = append(errs, "Name can't be blank")
+		} else if len(*name) > 255 {
+			errs = append(errs, "Name is too long (maximum is 255 characters)")
+		} else {
+			c.Name = strings.TrimSpace(*name)
+		}
+	}
+	if f.Has("external_customer_id") {
+		if ext != nil && len(*ext) > 255 {
+			errs = append(errs, "External customer id is too long (maximum is 255 characters)")
+		}
+		c.ExternalCustomerID = ext
+	}
+	if len(errs) > 0 {
+		return parley.Invalid("Validation failed", errs...)
+	}
+	return nil
+}
+
+func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	f, err := s.decodeFields(w, r, "customer")
+	if err != nil {
+		return err
+	}
+	c := &parley.Customer{ProjectID: a.ProjectID}
+	if err := customerFields(f, c, true); err != nil {
+		return err
+	}
+	if err := store.CreateCustomer(r.Context(), s.DB.Write(), c); err != nil {
+		return err
+	}
+	writeData(w, http.StatusCreated, c)
+	return nil
+}
+
+func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r, "id", "Customer")
+	if err != nil {
+		return err
+	}
+	f, err := s.decodeFields(w, r, "customer")
+	if err != nil {
+		return err
+	}
+	var out *parley.Customer
+	err = s.DB.Tx(r.Context(), func(tx *store.Conn) error {
+		c, err := store.GetCustomer(r.Context(), tx, a.ProjectID, id)
+		if err != nil {
+			return err
+		}
+		if err := customerFields(f, c, false); err != nil {
+			return err
+		}
+		out = c
+		return store.UpdateCustomer(r.Context(), tx, c)
+	})
+	if err != nil {
+		return err
+	}
+	writeData(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) deleteCustomer(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r, "id", "Customer")
+	if err != nil {
+		return err
+	}
+	if err := store.DeleteCustomer(r.Context(), s.DB.Write(), a.ProjectID, id); err != nil {
+		return err
+	}
+	noContent(w)
+	return nil
+}

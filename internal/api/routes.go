@@ -1,0 +1,71 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/internal/metrics"
+)
+
+// routes registers every route. Each area keeps its table in its own file
+// (routesPlatform in platform.go and so on); this is the index.
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.DB.Ping(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store unreachable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeErrorBody(w, &parley.Error{Code: parley.ENOTFOUND, Title: "Not found", Message: "No route matches " + r.Method + " " + r.URL.Path})
+	})
+
+	s.routesPlatform()
+	s.routesConfigs()
+	s.routesWebhooks()
+	s.routesMessaging()
+	s.routesContacts()
+	s.routesTemplates()
+	s.routesDelivery()
+}
+
+// jsonErrors rewrites the standard mux's plain-text 404 and 405 answers into
+// Kapso's JSON error shape.
+type jsonErrors struct {
+	http.ResponseWriter
+	swallow bool
+}
+
+func (w *jsonErrors) WriteHeader(code int) {
+	if (code == http.StatusMethodNotAllowed || code == http.StatusNotFound) &&
+		strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.swallow = true
+		w.Header().Del("X-Content-Type-Options")
+		title := "Not found"
+		if code == http.StatusMethodNotAllowed {
+			title = "Method not allowed"
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.ResponseWriter.WriteHeader(code)
+		_, _ = w.ResponseWriter.Write([]byte(`{"error":"` + title + `"}`))
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *jsonErrors) Write(b []byte) (int, error) {
+	if w.swallow {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *jsonErrors) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,4 @@
+package api
+
+// routesConfigs registers the configs routes.
+func (s *Server) routesConfigs() {}

@@ -1,0 +1,4 @@
+package api
+
+// routesContacts registers the contacts routes.
+func (s *Server) routesContacts() {}

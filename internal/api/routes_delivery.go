@@ -1,0 +1,4 @@
+package api
+
+// routesDelivery registers the delivery routes.
+func (s *Server) routesDelivery() {}

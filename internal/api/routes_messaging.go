@@ -1,0 +1,4 @@
+package api
+
+// routesMessaging registers the messaging routes.
+func (s *Server) routesMessaging() {}

@@ -1,0 +1,4 @@
+package api
+
+// routesTemplates registers the templates routes.
+func (s *Server) routesTemplates() {}

@@ -1,0 +1,4 @@
+package api
+
+// routesWebhooks registers the webhooks routes.
+func (s *Server) routesWebhooks() {}

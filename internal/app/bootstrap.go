@@ -1,0 +1,55 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/parleyhq/parley/internal/store"
+)
+
+// bootstrap gives an empty store a project and an API key: the value of
+// PARLEY_BOOTSTRAP_API_KEY when set, else a generated key printed once.
+func (a *App) bootstrap(ctx context.Context) error {
+	return a.DB.Tx(ctx, func(tx *store.Conn) error {
+		// The settings row makes bootstrap happen once even when several
+		// processes start together on one PostgreSQL database.
+		if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ('bootstrapped', 'pending') ON CONFLICT (key) DO NOTHING`); err != nil {
+			return err
+		}
+		var v string
+		if err := tx.QueryRow(ctx, `SELECT value FROM settings WHERE key = 'bootstrapped'`+tx.ForUpdateSkipLocked()).Scan(&v); err != nil || v == "done" {
+			return nil // done already, or another process is doing it
+		}
+		n, err := store.CountProjects(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			p, err := store.CreateProject(ctx, tx, "Default project", nil)
+			if err != nil {
+				return err
+			}
+			key, generated := a.Config.BootstrapAPIKey, false
+			if key == "" {
+				key, generated = store.GenerateAPIKey(), true
+			}
+			if _, err := store.CreateAPIKey(ctx, tx, p.ID, "bootstrap", key); err != nil {
+				return err
+			}
+			a.Log.Info("created project and API key", slog.String("project_id", p.ID))
+			if generated {
+				fmt.Fprintf(a.Out, "\n  Parley created project %s.\n  API key (shown once, store it now): %s\n\n", p.ID, key)
+			}
+			if err := a.bootstrapSandbox(ctx, tx, p.ID); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE settings SET value = 'done' WHERE key = 'bootstrapped'`)
+		return err
+	})
+}
+
+// bootstrapSandbox creates the first sandbox config (filled in by the
+// sandbox package).
+func (a *App) bootstrapSandbox(ctx context.Context, tx *store.Conn, projectID string) error { return nil }
