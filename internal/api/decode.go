@@ -22,8 +22,8 @@ type Fields struct {
 	root map[string]json.RawMessage // the whole body, for keys outside the root key
 }
 
-// readBody reads the body, refusing more than the configured limit.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// ReadBody reads the body, refusing more than the configured limit.
+func (s *Server) ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
@@ -39,17 +39,17 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return body, nil
 }
 
-// decodeFields decodes a JSON object body. root is the documented root key;
+// DecodeFields decodes a JSON object body. root is the documented root key;
 // when the body has that key holding an object, its contents are the fields.
-func (s *Server) decodeFields(w http.ResponseWriter, r *http.Request, root string) (*Fields, error) {
-	body, err := s.readBody(w, r)
+func (s *Server) DecodeFields(w http.ResponseWriter, r *http.Request, root string) (*Fields, error) {
+	body, err := s.ReadBody(w, r)
 	if err != nil {
 		return nil, err
 	}
-	return parseFields(body, root)
+	return ParseFields(body, root)
 }
 
-func parseFields(body []byte, root string) (*Fields, error) {
+func ParseFields(body []byte, root string) (*Fields, error) {
 	f := &Fields{m: map[string]json.RawMessage{}, root: map[string]json.RawMessage{}}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return f, nil
@@ -83,12 +83,12 @@ func (f *Fields) Raw(key string) (json.RawMessage, bool) { v, ok := f.m[key]; re
 // root key), e.g. whatsapp_config_id next to "template".
 func (f *Fields) RootRaw(key string) (json.RawMessage, bool) { v, ok := f.root[key]; return v, ok }
 
-func typeErr(key, want string) error {
-	return parley.Invalid("Invalid parameters", fmt.Sprintf("%s must be %s", humanKey(key), want))
+func TypeErr(key, want string) error {
+	return parley.Invalid("Invalid parameters", fmt.Sprintf("%s must be %s", HumanKey(key), want))
 }
 
-// humanKey renders a key the way Rails full messages do: "external_customer_id" → "External customer id".
-func humanKey(key string) string {
+// HumanKey renders a key the way Rails full messages do: "external_customer_id" → "External customer id".
+func HumanKey(key string) string {
 	s := strings.ReplaceAll(key, "_", " ")
 	if s == "" {
 		return s
@@ -120,7 +120,7 @@ func decodeString(raw json.RawMessage, ok bool, key string) (*string, bool, erro
 			s = n.String()
 			return &s, true, nil
 		}
-		return nil, true, typeErr(key, "a string")
+		return nil, true, TypeErr(key, "a string")
 	}
 	return &s, true, nil
 }
@@ -139,7 +139,7 @@ func (f *Fields) Bool(key string) (v *bool, ok bool, err error) {
 				return &pb, true, nil
 			}
 		}
-		return nil, true, typeErr(key, "a boolean")
+		return nil, true, TypeErr(key, "a boolean")
 	}
 	return &b, true, nil
 }
@@ -155,7 +155,7 @@ func (f *Fields) Int(key string) (v *int, ok bool, err error) {
 	dec.UseNumber()
 	var x any
 	if err := dec.Decode(&x); err != nil {
-		return nil, true, typeErr(key, "an integer")
+		return nil, true, TypeErr(key, "an integer")
 	}
 	switch t := x.(type) {
 	case json.Number:
@@ -163,18 +163,18 @@ func (f *Fields) Int(key string) (v *int, ok bool, err error) {
 	case string:
 		n = json.Number(strings.TrimSpace(t))
 	default:
-		return nil, true, typeErr(key, "an integer")
+		return nil, true, TypeErr(key, "an integer")
 	}
 	i, err := strconv.ParseInt(string(n), 10, 64)
 	if err != nil {
 		fl, ferr := strconv.ParseFloat(string(n), 64)
 		if ferr != nil || fl != float64(int64(fl)) {
-			return nil, true, typeErr(key, "an integer")
+			return nil, true, TypeErr(key, "an integer")
 		}
 		i = int64(fl)
 	}
 	if i > 1<<31-1 || i < -(1<<31) {
-		return nil, true, typeErr(key, "an integer in range")
+		return nil, true, TypeErr(key, "an integer in range")
 	}
 	iv := int(i)
 	return &iv, true, nil
@@ -194,7 +194,7 @@ func (f *Fields) Float(key string) (v *float64, ok bool, err error) {
 				return &p, true, nil
 			}
 		}
-		return nil, true, typeErr(key, "a number")
+		return nil, true, TypeErr(key, "a number")
 	}
 	return &fl, true, nil
 }
@@ -207,7 +207,7 @@ func (f *Fields) Strings(key string) (v []string, ok bool, err error) {
 	}
 	var out []string
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, true, typeErr(key, "an array of strings")
+		return nil, true, TypeErr(key, "an array of strings")
 	}
 	return out, true, nil
 }
@@ -220,7 +220,7 @@ func (f *Fields) Object(key string) (v map[string]any, ok bool, err error) {
 	}
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil || out == nil {
-		return nil, true, typeErr(key, "an object")
+		return nil, true, TypeErr(key, "an object")
 	}
 	return out, true, nil
 }
@@ -233,7 +233,7 @@ func (f *Fields) StringMap(key string) (v map[string]string, ok bool, err error)
 	}
 	var out map[string]string
 	if err := json.Unmarshal(raw, &out); err != nil || out == nil {
-		return nil, true, typeErr(key, "an object of strings")
+		return nil, true, TypeErr(key, "an object of strings")
 	}
 	return out, true, nil
 }
@@ -244,9 +244,9 @@ func (f *Fields) Time(key string) (v *time.Time, ok bool, err error) {
 	if err != nil || s == nil {
 		return nil, ok, err
 	}
-	t, err := parseTime(*s)
+	t, err := ParseTime(*s)
 	if err != nil {
-		return nil, true, typeErr(key, "an ISO 8601 time")
+		return nil, true, TypeErr(key, "an ISO 8601 time")
 	}
 	return &t, true, nil
 }
@@ -258,14 +258,14 @@ func (f *Fields) Into(dst any) error {
 	if err := json.Unmarshal(b, dst); err != nil {
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) && ute.Field != "" {
-			return typeErr(ute.Field, "a "+ute.Type.String())
+			return TypeErr(ute.Field, "a "+ute.Type.String())
 		}
 		return parley.Invalid("Invalid parameters", "The request body has fields of the wrong type")
 	}
 	return nil
 }
 
-func parseTime(s string) (time.Time, error) {
+func ParseTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
@@ -275,16 +275,16 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("bad time %q", s)
 }
 
-// collect gathers the first error of several field reads.
-type collect struct{ err error }
+// Collect gathers the first error of several field reads.
+type Collect struct{ err error }
 
-func (c *collect) str(f *Fields, key string) *string {
+func (c *Collect) Str(f *Fields, key string) *string {
 	v, _, err := f.String(key)
-	c.set(err)
+	c.Set(err)
 	return v
 }
 
-func (c *collect) set(err error) {
+func (c *Collect) Set(err error) {
 	if c.err == nil && err != nil {
 		c.err = err
 	}

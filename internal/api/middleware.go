@@ -75,7 +75,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if p := recover(); p != nil {
 				s.Log.ErrorContext(ctx, "panic", slog.String("request_id", rid), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 				if sw.status == 0 {
-					writeErrorBody(sw, &parley.Error{Code: parley.EINTERNAL, Title: "An unexpected error occurred"})
+					WriteErrorBody(sw, &parley.Error{Code: parley.EINTERNAL, Title: "An unexpected error occurred"})
 				}
 			}
 			status := sw.status
@@ -109,11 +109,11 @@ type Auth struct {
 	keyHash   string
 }
 
-type apiHandler func(w http.ResponseWriter, r *http.Request, a *Auth) error
+type HandlerFunc func(w http.ResponseWriter, r *http.Request, a *Auth) error
 
-// handle registers an authenticated /api/v1 route. pattern is "METHOD /path"
+// Handle registers an authenticated /api/v1 route. pattern is "METHOD /path"
 // relative to /api/v1.
-func (s *Server) handle(pattern string, h apiHandler) {
+func (s *Server) Handle(pattern string, h HandlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
 	full := method + " /api/v1" + path
 	s.mux.HandleFunc(full, func(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +125,7 @@ func (s *Server) handle(pattern string, h apiHandler) {
 			err = h(w, r, a)
 		}
 		if err != nil {
-			s.writeError(w, r, err)
+			s.WriteError(w, r, err)
 		}
 	})
 }

@@ -9,18 +9,18 @@ import (
 )
 
 func (s *Server) routesPlatform() {
-	s.handle("GET /projects/{project_id}", s.getProject)
-	s.handle("GET /customers", s.listCustomers)
-	s.handle("POST /customers", s.createCustomer)
-	s.handle("GET /customers/{id}", s.getCustomer)
-	s.handle("PATCH /customers/{id}", s.updateCustomer)
-	s.handle("PUT /customers/{id}", s.updateCustomer)
-	s.handle("DELETE /customers/{id}", s.deleteCustomer)
+	s.Handle("GET /projects/{project_id}", s.getProject)
+	s.Handle("GET /customers", s.listCustomers)
+	s.Handle("POST /customers", s.createCustomer)
+	s.Handle("GET /customers/{id}", s.getCustomer)
+	s.Handle("PATCH /customers/{id}", s.updateCustomer)
+	s.Handle("PUT /customers/{id}", s.updateCustomer)
+	s.Handle("DELETE /customers/{id}", s.deleteCustomer)
 }
 
 // getProject returns the key's own project; any other id is a 404.
 func (s *Server) getProject(w http.ResponseWriter, r *http.Request, a *Auth) error {
-	id, err := pathID(r, "project_id", "Project")
+	id, err := PathID(r, "project_id", "Project")
 	if err != nil {
 		return err
 	}
@@ -31,27 +31,27 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request, a *Auth) err
 	if err != nil {
 		return err
 	}
-	writeData(w, http.StatusOK, p)
+	WriteData(w, http.StatusOK, p)
 	return nil
 }
 
 func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, a *Auth) error {
 	var f store.CustomerFilter
-	f.NameCont, _ = qParam(r, "name_cont")
-	if v, ok := qParam(r, "external_customer_id_eq"); ok {
+	f.NameCont, _ = QParam(r, "name_cont")
+	if v, ok := QParam(r, "external_customer_id_eq"); ok {
 		f.ExternalCustomerIDEq = &v
 	}
-	p := pageOf(r)
+	p := PageOf(r)
 	items, total, err := store.ListCustomers(r.Context(), s.DB.Read(), a.ProjectID, f, p)
 	if err != nil {
 		return err
 	}
-	writeList(w, items, p, total)
+	WriteList(w, items, p, total)
 	return nil
 }
 
 func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, a *Auth) error {
-	id, err := pathID(r, "id", "Customer")
+	id, err := PathID(r, "id", "Customer")
 	if err != nil {
 		return err
 	}
@@ -59,15 +59,15 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, a *Auth) er
 	if err != nil {
 		return err
 	}
-	writeData(w, http.StatusOK, c)
+	WriteData(w, http.StatusOK, c)
 	return nil
 }
 
 // customerFields validates name and external_customer_id.
 func customerFields(f *Fields, c *parley.Customer, creating bool) error {
-	var col collect
-	name := col.str(f, "name")
-	ext := col.str(f, "external_customer_id")
+	var col Collect
+	name := col.Str(f, "name")
+	ext := col.Str(f, "external_customer_id")
 	if col.err != nil {
 		return col.err
 	}
@@ -94,7 +94,7 @@ func customerFields(f *Fields, c *parley.Customer, creating bool) error {
 }
 
 func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request, a *Auth) error {
-	f, err := s.decodeFields(w, r, "customer")
+	f, err := s.DecodeFields(w, r, "customer")
 	if err != nil {
 		return err
 	}
@@ -105,16 +105,16 @@ func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request, a *Auth)
 	if err := store.CreateCustomer(r.Context(), s.DB.Write(), c); err != nil {
 		return err
 	}
-	writeData(w, http.StatusCreated, c)
+	WriteData(w, http.StatusCreated, c)
 	return nil
 }
 
 func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, a *Auth) error {
-	id, err := pathID(r, "id", "Customer")
+	id, err := PathID(r, "id", "Customer")
 	if err != nil {
 		return err
 	}
-	f, err := s.decodeFields(w, r, "customer")
+	f, err := s.DecodeFields(w, r, "customer")
 	if err != nil {
 		return err
 	}
@@ -133,18 +133,18 @@ func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, a *Auth)
 	if err != nil {
 		return err
 	}
-	writeData(w, http.StatusOK, out)
+	WriteData(w, http.StatusOK, out)
 	return nil
 }
 
 func (s *Server) deleteCustomer(w http.ResponseWriter, r *http.Request, a *Auth) error {
-	id, err := pathID(r, "id", "Customer")
+	id, err := PathID(r, "id", "Customer")
 	if err != nil {
 		return err
 	}
 	if err := store.DeleteCustomer(r.Context(), s.DB.Write(), a.ProjectID, id); err != nil {
 		return err
 	}
-	noContent(w)
+	NoContent(w)
 	return nil
 }

@@ -16,9 +16,9 @@ const (
 	maxPerPage     = 100
 )
 
-// pageOf reads page and per_page. Bad values fall back to the defaults and
+// PageOf reads page and per_page. Bad values fall back to the defaults and
 // per_page is clamped to [1, 100], as Kapso does.
-func pageOf(r *http.Request) parley.Page {
+func PageOf(r *http.Request) parley.Page {
 	q := r.URL.Query()
 	p := parley.Page{Page: 1, PerPage: defaultPerPage}
 	if n, err := strconv.Atoi(strings.TrimSpace(q.Get("page"))); err == nil && n >= 1 {
@@ -30,16 +30,16 @@ func pageOf(r *http.Request) parley.Page {
 	return p
 }
 
-// qParam returns a ransack filter value q[name]; ok is false when absent or empty.
-func qParam(r *http.Request, name string) (string, bool) {
+// QParam returns a ransack filter value q[name]; ok is false when absent or empty.
+func QParam(r *http.Request, name string) (string, bool) {
 	v := strings.TrimSpace(r.URL.Query().Get("q[" + name + "]"))
 	return v, v != ""
 }
 
-// qBool returns a ransack boolean filter (true/false/1/0); ok is false when
+// QBool returns a ransack boolean filter (true/false/1/0); ok is false when
 // absent or unparsable (an unparsable filter is ignored, as ransack does).
-func qBool(r *http.Request, name string) (bool, bool) {
-	v, ok := qParam(r, name)
+func QBool(r *http.Request, name string) (bool, bool) {
+	v, ok := QParam(r, name)
 	if !ok {
 		return false, false
 	}
@@ -47,31 +47,31 @@ func qBool(r *http.Request, name string) (bool, bool) {
 	return b, err == nil
 }
 
-// qTime returns a ransack time filter; a malformed value is a 400.
-func qTime(r *http.Request, name string) (*time.Time, error) {
-	v, ok := qParam(r, name)
+// QTime returns a ransack time filter; a malformed value is a 400.
+func QTime(r *http.Request, name string) (*time.Time, error) {
+	v, ok := QParam(r, name)
 	if !ok {
 		return nil, nil
 	}
-	t, err := parseTime(v)
+	t, err := ParseTime(v)
 	if err != nil {
 		return nil, &parley.Error{Code: parley.EBADREQUEST, Title: "Invalid parameters", Message: "q[" + name + "] must be an ISO 8601 time"}
 	}
 	return &t, nil
 }
 
-// isUUID reports whether s is a UUID. Path ids that are not UUIDs cannot
+// IsUUID reports whether s is a UUID. Path ids that are not UUIDs cannot
 // exist, so handlers answer 404 without a query.
-func isUUID(s string) bool {
+func IsUUID(s string) bool {
 	_, err := uuid.Parse(s)
 	return err == nil && len(s) == 36
 }
 
-// pathID returns the path value name when it is a UUID, else a not-found
+// PathID returns the path value name when it is a UUID, else a not-found
 // error for what.
-func pathID(r *http.Request, name, what string) (string, error) {
+func PathID(r *http.Request, name, what string) (string, error) {
 	id := r.PathValue(name)
-	if !isUUID(id) {
+	if !IsUUID(id) {
 		return "", parley.NotFound(what)
 	}
 	return strings.ToLower(id), nil

@@ -9,8 +9,8 @@ import (
 	"github.com/parleyhq/parley"
 )
 
-// statusOf maps an error code to its HTTP status: the one place that does.
-func statusOf(code string) int {
+// StatusOf maps an error code to its HTTP status: the one place that does.
+func StatusOf(code string) int {
 	switch code {
 	case parley.EINVALID:
 		return http.StatusUnprocessableEntity
@@ -37,19 +37,19 @@ func statusOf(code string) int {
 	}
 }
 
-// writeError renders err in Kapso's error shape. Errors that are not
+// WriteError renders err in Kapso's error shape. Errors that are not
 // *parley.Error are logged and hidden behind a generic 500.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Server) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *parley.Error
 	if !errors.As(err, &e) {
 		s.Log.ErrorContext(r.Context(), "internal error", slog.String("error", err.Error()),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path))
 		e = &parley.Error{Code: parley.EINTERNAL, Title: "An unexpected error occurred", Message: "Internal server error"}
 	}
-	writeErrorBody(w, e)
+	WriteErrorBody(w, e)
 }
 
-func writeErrorBody(w http.ResponseWriter, e *parley.Error) {
+func WriteErrorBody(w http.ResponseWriter, e *parley.Error) {
 	body := map[string]any{}
 	for k, v := range e.Extra {
 		body[k] = v
@@ -63,11 +63,11 @@ func writeErrorBody(w http.ResponseWriter, e *parley.Error) {
 	if len(e.Details) > 0 {
 		body["errors"] = e.Details
 	}
-	writeJSON(w, statusOf(e.Code), body)
+	WriteJSON(w, StatusOf(e.Code), body)
 }
 
-// writeJSON writes v as the JSON response body.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON writes v as the JSON response body.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		http.Error(w, `{"error":"An unexpected error occurred"}`, http.StatusInternalServerError)
@@ -78,18 +78,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-// writeData writes {"data": v}.
-func writeData(w http.ResponseWriter, status int, v any) {
-	writeJSON(w, status, map[string]any{"data": v})
+// WriteData writes {"data": v}.
+func WriteData(w http.ResponseWriter, status int, v any) {
+	WriteJSON(w, status, map[string]any{"data": v})
 }
 
-// writeList writes {"data": items, "meta": {...}}.
-func writeList[T any](w http.ResponseWriter, items []T, p parley.Page, total int) {
+// WriteList writes {"data": items, "meta": {...}}.
+func WriteList[T any](w http.ResponseWriter, items []T, p parley.Page, total int) {
 	if items == nil {
 		items = []T{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": items, "meta": parley.NewPageMeta(p, total)})
+	WriteJSON(w, http.StatusOK, map[string]any{"data": items, "meta": parley.NewPageMeta(p, total)})
 }
 
-// noContent writes 204.
-func noContent(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }
+// NoContent writes 204.
+func NoContent(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }

@@ -14,27 +14,21 @@ import (
 // (routesPlatform in platform.go and so on); this is the index.
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.DB.Ping(r.Context()); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store unreachable"})
+			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store unreachable"})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeErrorBody(w, &parley.Error{Code: parley.ENOTFOUND, Title: "Not found", Message: "No route matches " + r.Method + " " + r.URL.Path})
+		WriteErrorBody(w, &parley.Error{Code: parley.ENOTFOUND, Title: "Not found", Message: "No route matches " + r.Method + " " + r.URL.Path})
 	})
 
 	s.routesPlatform()
-	s.routesConfigs()
-	s.routesWebhooks()
-	s.routesMessaging()
-	s.routesContacts()
-	s.routesTemplates()
-	s.routesDelivery()
 }
 
 // jsonErrors rewrites the standard mux's plain-text 404 and 405 answers into

@@ -30,11 +30,11 @@ type Deps struct {
 // Hooks wake background workers after a commit, so work starts at once
 // instead of at the next poll. They never carry data: the database does.
 type Hooks struct {
-	JobsEnqueued     func()
-	EventsWritten    func()
-	SandboxInbound   func(ctx context.Context, configID string, msg []byte) (wamid string, err error)
-	ConfigHealth     func(ctx context.Context, configID string) (any, error)
-	Redeliver        func(ctx context.Context, projectID, deliveryID string) error
+	JobsEnqueued   func()
+	EventsWritten  func()
+	SandboxInbound func(ctx context.Context, configID string, msg []byte) (wamid string, err error)
+	ConfigHealth   func(ctx context.Context, configID string) (any, error)
+	Redeliver      func(ctx context.Context, projectID, deliveryID string) error
 }
 
 // Server is the HTTP API.

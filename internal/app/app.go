@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		db.Close()
 		return nil, err
 	}
-	a.API = api.New(api.Deps{DB: db, Box: box, Log: log, Config: cfg})
+	a.API = BuildAPI(api.Deps{DB: db, Box: box, Log: log, Config: cfg})
 	return a, nil
 }
 
@@ -151,4 +151,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// BuildAPI returns the API server with every area's routes registered.
+func BuildAPI(d api.Deps) *api.Server {
+	s := api.New(d)
+	return s
 }

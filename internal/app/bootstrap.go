@@ -52,4 +52,6 @@ func (a *App) bootstrap(ctx context.Context) error {
 
 // bootstrapSandbox creates the first sandbox config (filled in by the
 // sandbox package).
-func (a *App) bootstrapSandbox(ctx context.Context, tx *store.Conn, projectID string) error { return nil }
+func (a *App) bootstrapSandbox(ctx context.Context, tx *store.Conn, projectID string) error {
+	return nil
+}

@@ -1,4 +1,7 @@
-package api_test
+// Package apitest runs Parley's whole API on a fresh database for a test,
+// with a project and key (and a second project for tenancy checks), and
+// validates every response against Parley's OpenAPI document.
+package apitest
 
 import (
 	"bytes"
@@ -12,29 +15,33 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/internal/api"
+	"github.com/parleyhq/parley/internal/app"
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/secrets"
 	"github.com/parleyhq/parley/internal/store"
 	"github.com/parleyhq/parley/internal/store/storetest"
 )
 
-// bundle is what setup gives a test: a running API on a fresh database, a
+// Bundle is what Setup gives a test: a running API on a fresh database, a
 // project with a key, and a second project with its own key for tenancy tests.
-type bundle struct {
-	t        *testing.T
-	db       *store.DB
-	srv      *httptest.Server
-	api      *api.Server
-	cfg      config.Config
-	project  string
-	key      string
-	project2 string
-	key2     string
+type Bundle struct {
+	T        *testing.T
+	DB       *store.DB
+	Srv      *httptest.Server
+	API      *api.Server
+	Box      *secrets.Box
+	Cfg      config.Config
+	Project  string
+	Key      string
+	Project2 string
+	Key2     string
 }
 
-type setupOpt func(*config.Config, *api.Deps)
+// Option adjusts the configuration or dependencies before the server starts.
+type Option func(*config.Config, *api.Deps)
 
-func setup(t *testing.T, opts ...setupOpt) *bundle {
+// Setup starts the whole API on a fresh database.
+func Setup(t *testing.T, opts ...Option) *Bundle {
 	t.Helper()
 	db := storetest.Open(t)
 	cfg := config.Defaults()
@@ -47,18 +54,17 @@ func setup(t *testing.T, opts ...setupOpt) *bundle {
 	for _, o := range opts {
 		o(&deps.Config, &deps)
 	}
-	s := api.New(deps)
+	s := app.BuildAPI(deps)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	b := &bundle{t: t, db: db, srv: srv, api: s, cfg: deps.Config}
-	ctx := context.Background()
-	b.project, b.key = newProject(t, db, "Test project")
-	b.project2, b.key2 = newProject(t, db, "Other project")
-	_ = ctx
+	b := &Bundle{T: t, DB: db, Srv: srv, API: s, Box: box, Cfg: deps.Config}
+	b.Project, b.Key = NewProject(t, db, "Test project")
+	b.Project2, b.Key2 = NewProject(t, db, "Other project")
 	return b
 }
 
-func newProject(t *testing.T, db *store.DB, name string) (id, key string) {
+// NewProject creates a project with an API key.
+func NewProject(t *testing.T, db *store.DB, name string) (id, key string) {
 	t.Helper()
 	ctx := context.Background()
 	p, err := store.CreateProject(ctx, db.Write(), name, nil)
@@ -72,8 +78,8 @@ func newProject(t *testing.T, db *store.DB, name string) (id, key string) {
 	return p.ID, key
 }
 
-// resp is a decoded response.
-type resp struct {
+// Resp is a decoded response.
+type Resp struct {
 	Status int
 	Header http.Header
 	Body   []byte
@@ -81,13 +87,13 @@ type resp struct {
 }
 
 // Data returns the "data" object of the response.
-func (r *resp) Data() map[string]any {
+func (r *Resp) Data() map[string]any {
 	d, _ := r.JSON["data"].(map[string]any)
 	return d
 }
 
 // List returns the "data" array of the response.
-func (r *resp) List() []map[string]any {
+func (r *Resp) List() []map[string]any {
 	arr, _ := r.JSON["data"].([]any)
 	out := make([]map[string]any, 0, len(arr))
 	for _, v := range arr {
@@ -97,15 +103,15 @@ func (r *resp) List() []map[string]any {
 	return out
 }
 
-// do sends a request with the bundle's key. body may be nil, a string (sent
+// Do sends a request with the bundle's key. body may be nil, a string (sent
 // raw) or any value (sent as JSON). Every response is checked against
 // Parley's OpenAPI document by validate.
-func (b *bundle) do(method, path string, body any) *resp {
-	return b.doKey(b.key, method, path, body)
+func (b *Bundle) Do(method, path string, body any) *Resp {
+	return b.DoKey(b.Key, method, path, body)
 }
 
-func (b *bundle) doKey(key, method, path string, body any) *resp {
-	b.t.Helper()
+func (b *Bundle) DoKey(key, method, path string, body any) *Resp {
+	b.T.Helper()
 	var rd io.Reader
 	switch v := body.(type) {
 	case nil:
@@ -117,9 +123,9 @@ func (b *bundle) doKey(key, method, path string, body any) *resp {
 		j, _ := json.Marshal(v)
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, b.srv.URL+"/api/v1"+path, rd)
+	req, err := http.NewRequest(method, b.Srv.URL+"/api/v1"+path, rd)
 	if err != nil {
-		b.t.Fatal(err)
+		b.T.Fatal(err)
 	}
 	if key != "" {
 		req.Header.Set("X-API-Key", key)
@@ -129,27 +135,27 @@ func (b *bundle) doKey(key, method, path string, body any) *resp {
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		b.t.Fatal(err)
+		b.T.Fatal(err)
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	out := &resp{Status: res.StatusCode, Header: res.Header, Body: raw}
+	out := &Resp{Status: res.StatusCode, Header: res.Header, Body: raw}
 	if len(raw) > 0 {
 		_ = json.Unmarshal(raw, &out.JSON)
 	}
 	if res.StatusCode >= 500 {
-		b.t.Errorf("%s %s: server error %d: %s", method, path, res.StatusCode, raw)
+		b.T.Errorf("%s %s: server error %d: %s", method, path, res.StatusCode, raw)
 	}
-	validate(b.t, req, res.StatusCode, res.Header, raw)
+	Validate(b.T, req, res.StatusCode, res.Header, raw)
 	return out
 }
 
-// must asserts the status and returns the response.
-func (b *bundle) must(status int, method, path string, body any) *resp {
-	b.t.Helper()
-	r := b.do(method, path, body)
+// Must asserts the status and returns the response.
+func (b *Bundle) Must(status int, method, path string, body any) *Resp {
+	b.T.Helper()
+	r := b.Do(method, path, body)
 	if r.Status != status {
-		b.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.Status, status, r.Body)
+		b.T.Fatalf("%s %s: status %d, want %d: %s", method, path, r.Status, status, r.Body)
 	}
 	return r
 }

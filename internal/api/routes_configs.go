@@ -1,4 +1,0 @@
-package api
-
-// routesConfigs registers the configs routes.
-func (s *Server) routesConfigs() {}

@@ -1,4 +1,0 @@
-package api
-
-// routesContacts registers the contacts routes.
-func (s *Server) routesContacts() {}

@@ -1,4 +1,0 @@
-package api
-
-// routesDelivery registers the delivery routes.
-func (s *Server) routesDelivery() {}

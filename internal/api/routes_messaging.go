@@ -1,4 +1,0 @@
-package api
-
-// routesMessaging registers the messaging routes.
-func (s *Server) routesMessaging() {}

@@ -1,4 +1,0 @@
-package api
-
-// routesTemplates registers the templates routes.
-func (s *Server) routesTemplates() {}

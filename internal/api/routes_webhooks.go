@@ -1,4 +1,0 @@
-package api
-
-// routesWebhooks registers the webhooks routes.
-func (s *Server) routesWebhooks() {}

@@ -1,0 +1,77 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/internal/jobs"
+	"github.com/parleyhq/parley/internal/store/storetest"
+)
+
+func TestRunRetryAndUnique(t *testing.T) {
+	db := storetest.Open(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := jobs.NewRunner(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r.Poll = 10 * time.Millisecond
+	var ok, flaky atomic.Int32
+	done := make(chan struct{}, 10)
+	r.Register("ok", func(ctx context.Context, j *jobs.Job) error { ok.Add(1); done <- struct{}{}; return nil })
+	r.Register("flaky", func(ctx context.Context, j *jobs.Job) error {
+		if flaky.Add(1) < 3 {
+			return jobs.RetryAfter(time.Millisecond, errors.New("try again"))
+		}
+		done <- struct{}{}
+		return nil
+	})
+	for i := 0; i < 2; i++ { // the second insert with the same key is a no-op
+		if _, err := jobs.Enqueue(ctx, db.Write(), "ok", map[string]int{"n": i}, jobs.Options{UniqueKey: "once"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := jobs.Enqueue(ctx, db.Write(), "flaky", nil, jobs.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	go r.Run(ctx)
+	for i := 0; i < 2; i++ {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("jobs did not run")
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if ok.Load() != 1 || flaky.Load() != 3 {
+		t.Fatalf("ok ran %d times (want 1), flaky %d (want 3)", ok.Load(), flaky.Load())
+	}
+	var left int
+	if err := db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM jobs`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("jobs left: %d %v", left, err)
+	}
+}
+
+func TestScheduleReplacesTimer(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := context.Background()
+	at := time.Now().Add(time.Hour)
+	if err := jobs.Schedule(ctx, db.Write(), "timer", "conv-1", map[string]int{"v": 1}, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := jobs.Schedule(ctx, db.Write(), "timer", "conv-1", map[string]int{"v": 2}, at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var payload string
+	var runAt int64
+	if err := db.Read().QueryRow(ctx, `SELECT COUNT(*), MAX(payload), MAX(run_at) FROM jobs WHERE unique_key = 'conv-1'`).Scan(&n, &payload, &runAt); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || payload != `{"v":2}` || runAt != at.Add(time.Hour).UnixMicro() {
+		t.Fatalf("n=%d payload=%s runAt=%d", n, payload, runAt)
+	}
+}
