@@ -9,7 +9,3 @@ import (
 func users(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errors.New("users: not available yet")
 }
-
-func sandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("sandbox: not available yet")
-}

@@ -4,14 +4,15 @@
 package api
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"sync"
 
+	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/secrets"
 	"github.com/parleyhq/parley/internal/store"
+	"github.com/parleyhq/parley/internal/whatsapp"
 )
 
 // Deps are the collaborators the API needs. Optional hooks may be nil.
@@ -20,21 +21,18 @@ type Deps struct {
 	Box    *secrets.Box
 	Log    *slog.Logger
 	Config config.Config
-	// Extra lets other packages (inbound webhooks, the sandbox, media) mount
-	// their own routes on the same mux.
-	Extra []func(mux *http.ServeMux)
 	// Hooks into the background machinery; nil hooks are skipped.
 	Hooks Hooks
+	// Graph returns the Graph API client for a config: Meta's for production
+	// configs, the built-in simulator's for sandbox configs. Set by the app.
+	Graph func(cfg *parley.WhatsAppConfig) *whatsapp.Client
 }
 
 // Hooks wake background workers after a commit, so work starts at once
 // instead of at the next poll. They never carry data: the database does.
 type Hooks struct {
-	JobsEnqueued   func()
-	EventsWritten  func()
-	SandboxInbound func(ctx context.Context, configID string, msg []byte) (wamid string, err error)
-	ConfigHealth   func(ctx context.Context, configID string) (any, error)
-	Redeliver      func(ctx context.Context, projectID, deliveryID string) error
+	JobsEnqueued  func()
+	EventsWritten func()
 }
 
 // Server is the HTTP API.
@@ -55,9 +53,6 @@ func New(d Deps) *Server {
 	s := &Server{Deps: d, mux: http.NewServeMux()}
 	s.limiter = newRateLimiter(d.Config.RateLimitPerMinute)
 	s.routes()
-	for _, f := range d.Extra {
-		f(s.mux)
-	}
 	return s
 }
 
@@ -66,13 +61,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.observe(s.mux).ServeHTTP(&jsonErrors{ResponseWriter: w}, r)
 }
 
-func (s *Server) jobsEnqueued() {
+// HandleRaw registers a route outside /api/v1 (no API key, no rate limit),
+// such as Meta's webhook endpoint or the sandbox's Graph routes.
+func (s *Server) HandleRaw(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+}
+
+// JobsEnqueued wakes the job runner after a commit that enqueued jobs.
+func (s *Server) JobsEnqueued() {
 	if s.Hooks.JobsEnqueued != nil {
 		s.Hooks.JobsEnqueued()
 	}
 }
 
-func (s *Server) eventsWritten() {
+// EventsWritten wakes the delivery workers after a commit that wrote events.
+func (s *Server) EventsWritten() {
 	if s.Hooks.EventsWritten != nil {
 		s.Hooks.EventsWritten()
 	}
