@@ -8,6 +8,7 @@ import (
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/metrics"
+	"github.com/parleyhq/parley/internal/openapi"
 )
 
 // routes registers every route. Each area keeps its table in its own file
@@ -24,6 +25,10 @@ func (s *Server) routes() {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.JSON())
+	})
 	s.mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		WriteErrorBody(w, &parley.Error{Code: parley.ENOTFOUND, Title: "Not found", Message: "No route matches " + r.Method + " " + r.URL.Path})
 	})
