@@ -12,12 +12,16 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/api"
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/jobs"
 	"github.com/parleyhq/parley/internal/secrets"
 	"github.com/parleyhq/parley/internal/store"
+	"github.com/parleyhq/parley/internal/whatsapp"
 )
 
 // App is a running Parley process.
@@ -27,6 +31,7 @@ type App struct {
 	DB     *store.DB
 	Box    *secrets.Box
 	API    *api.Server
+	Jobs   *jobs.Runner
 	// Out receives what is printed for the operator (the bootstrap key).
 	Out io.Writer
 }
@@ -110,7 +115,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		db.Close()
 		return nil, err
 	}
-	a.API = BuildAPI(api.Deps{DB: db, Box: box, Log: log, Config: cfg})
+	a.Jobs = jobs.NewRunner(db, log)
+	graph := &whatsapp.Client{BaseURL: cfg.MetaGraphURL, Version: cfg.MetaGraphVersion, MessagesPerSecond: float64(cfg.SendRatePerSec)}
+	a.API = BuildAPI(api.Deps{
+		DB: db, Box: box, Log: log, Config: cfg,
+		Hooks: api.Hooks{JobsEnqueued: a.Jobs.Wake},
+		Graph: func(*parley.WhatsAppConfig) *whatsapp.Client { return graph },
+	})
 	return a, nil
 }
 
@@ -136,6 +147,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 	}
 	a.Log.Info("parley listening", slog.String("addr", ln.Addr().String()), slog.String("store", a.DB.Engine))
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
+	workers.Add(1)
+	go func() { defer workers.Done(); a.Jobs.Run(wctx) }()
+	defer func() { stopWorkers(); workers.Wait() }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
