@@ -18,6 +18,7 @@ import (
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/api"
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/contacts"
 	"github.com/parleyhq/parley/internal/jobs"
 	"github.com/parleyhq/parley/internal/secrets"
 	"github.com/parleyhq/parley/internal/store"
@@ -172,5 +173,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // BuildAPI returns the API server with every area's routes registered.
 func BuildAPI(d api.Deps) *api.Server {
 	s := api.New(d)
+	contacts.Register(s)
 	return s
 }
