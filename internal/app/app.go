@@ -20,6 +20,7 @@ import (
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/contacts"
 	"github.com/parleyhq/parley/internal/jobs"
+	"github.com/parleyhq/parley/internal/platform"
 	"github.com/parleyhq/parley/internal/secrets"
 	"github.com/parleyhq/parley/internal/store"
 	"github.com/parleyhq/parley/internal/whatsapp"
@@ -173,6 +174,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // BuildAPI returns the API server with every area's routes registered.
 func BuildAPI(d api.Deps) *api.Server {
 	s := api.New(d)
+	platform.Register(s)
 	contacts.Register(s)
 	return s
 }

@@ -38,6 +38,7 @@ type ConfigFilter struct {
 	CreatedAtGteq       *time.Time
 	CreatedAtLteq       *time.Time
 	Kind                *string
+	PhoneNumberIDEq     *string
 }
 
 // ListConfigs returns a page of a project's configs, newest first.
@@ -67,6 +68,10 @@ func ListConfigs(ctx context.Context, c *Conn, projectID string, f ConfigFilter,
 	if f.Kind != nil {
 		where += ` AND kind = ?`
 		args = append(args, *f.Kind)
+	}
+	if f.PhoneNumberIDEq != nil {
+		where += ` AND phone_number_id = ?`
+		args = append(args, *f.PhoneNumberIDEq)
 	}
 	var total int
 	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM whatsapp_configs`+where, args...).Scan(&total); err != nil {
@@ -193,4 +198,32 @@ func DeleteConfig(ctx context.Context, c *Conn, projectID, id string) error {
 func MarkConfigVerified(ctx context.Context, c *Conn, id string, at time.Time) error {
 	_, err := c.Exec(ctx, `UPDATE whatsapp_configs SET webhook_verified_at = ?, updated_at = ? WHERE id = ?`, Micros(at), Micros(at), id)
 	return err
+}
+
+// SetConfigVerifyTokenHash stores the lookup hash of a config's webhook
+// verify token (nil clears it). It is kept apart from the config row's other
+// columns because only the inbound handshake reads it.
+func SetConfigVerifyTokenHash(ctx context.Context, c *Conn, id string, hash *string) error {
+	if _, err := c.Exec(ctx, `UPDATE whatsapp_configs SET webhook_verify_token_hash = ? WHERE id = ?`, NullStr(hash), id); err != nil {
+		return fmt.Errorf("store: set verify token hash: %w", err)
+	}
+	return nil
+}
+
+// GetConfigByVerifyToken finds a config, in any project, whose webhook verify
+// token has the lookup hash hash (secrets.Box.Lookup of the token Meta sends
+// in hub.verify_token). When several configs share a token the oldest wins.
+func GetConfigByVerifyToken(ctx context.Context, c *Conn, hash string) (*parley.WhatsAppConfig, error) {
+	if hash == "" {
+		return nil, parley.NotFound("WhatsApp config")
+	}
+	cfg, err := scanConfig(c.QueryRow(ctx, `SELECT `+configCols+` FROM whatsapp_configs WHERE webhook_verify_token_hash = ?
+		ORDER BY created_at, id LIMIT 1`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, parley.NotFound("WhatsApp config")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get config by verify token: %w", err)
+	}
+	return cfg, nil
 }
