@@ -19,6 +19,7 @@ import (
 	"github.com/parleyhq/parley/internal/api"
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/contacts"
+	"github.com/parleyhq/parley/internal/delivery"
 	"github.com/parleyhq/parley/internal/jobs"
 	"github.com/parleyhq/parley/internal/platform"
 	"github.com/parleyhq/parley/internal/secrets"
@@ -34,6 +35,8 @@ type App struct {
 	Box    *secrets.Box
 	API    *api.Server
 	Jobs   *jobs.Runner
+	// Delivery sends webhook deliveries.
+	Delivery *delivery.Service
 	// Out receives what is printed for the operator (the bootstrap key).
 	Out io.Writer
 }
@@ -118,10 +121,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return nil, err
 	}
 	a.Jobs = jobs.NewRunner(db, log)
+	a.Delivery = delivery.New(db, box, log, cfg)
+	delivery.RegisterJobs(a.Jobs, db, a.Delivery.Wake)
 	graph := &whatsapp.Client{BaseURL: cfg.MetaGraphURL, Version: cfg.MetaGraphVersion, MessagesPerSecond: float64(cfg.SendRatePerSec)}
 	a.API = BuildAPI(api.Deps{
 		DB: db, Box: box, Log: log, Config: cfg,
-		Hooks: api.Hooks{JobsEnqueued: a.Jobs.Wake},
+		Hooks: api.Hooks{JobsEnqueued: a.Jobs.Wake, EventsWritten: a.Delivery.Wake},
 		Graph: func(*parley.WhatsAppConfig) *whatsapp.Client { return graph },
 	})
 	return a, nil
@@ -153,6 +158,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	var workers sync.WaitGroup
 	workers.Add(1)
 	go func() { defer workers.Done(); a.Jobs.Run(wctx) }()
+	workers.Add(1)
+	go func() { defer workers.Done(); a.Delivery.Run(wctx) }()
 	defer func() { stopWorkers(); workers.Wait() }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -176,5 +183,6 @@ func BuildAPI(d api.Deps) *api.Server {
 	s := api.New(d)
 	platform.Register(s)
 	contacts.Register(s)
+	delivery.Register(s)
 	return s
 }

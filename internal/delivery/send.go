@@ -1,0 +1,335 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/internal/config"
+)
+
+// SnippetLimit is how much of a receiver's response body an attempt keeps.
+const SnippetLimit = 1024
+
+// result is the outcome of one HTTP attempt.
+type result struct {
+	ok         bool
+	status     int // 0 when no response was received
+	started    time.Time
+	latency    time.Duration
+	err        string
+	snippet    string
+	retryAfter time.Duration
+	outcome    string // metrics label
+}
+
+// Sign returns the X-Webhook-Signature value of body: lowercase hex
+// HMAC-SHA256 keyed by the webhook's secret (README decision 6).
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// StandardSignature returns the Standard Webhooks "webhook-signature" value:
+// "v1," + base64 HMAC-SHA256 of "<id>.<timestamp>.<body>", keyed by the
+// webhook secret's bytes, so generic receivers can verify deliveries too.
+func StandardSignature(secret, id string, timestamp int64, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(m, "%s.%d.", id, timestamp)
+	m.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// protectedHeaders are set by Parley and cannot be overridden by a webhook's
+// custom headers (a custom header must never forge a signature).
+var protectedHeaders = map[string]bool{
+	"Content-Type": true, "X-Webhook-Event": true, "X-Webhook-Signature": true, "X-Idempotency-Key": true,
+	"X-Webhook-Payload-Version": true, "X-Webhook-Batch": true, "X-Batch-Size": true,
+	"Webhook-Id": true, "Webhook-Timestamp": true, "Webhook-Signature": true, "Content-Length": true, "Host": true,
+}
+
+// buildRequest returns the signed delivery request of j.
+func (s *Service) buildRequest(ctx context.Context, j *job, body []byte, at time.Time) (*http.Request, error) {
+	secret, err := s.box.Decrypt(j.Webhook.SecretEnc)
+	if err != nil {
+		return nil, fmt.Errorf("cannot decrypt the webhook secret: %w", err)
+	}
+	u, err := url.Parse(j.Webhook.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("invalid webhook URL")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	for k, v := range j.Webhook.Headers {
+		ck := http.CanonicalHeaderKey(k)
+		if protectedHeaders[ck] || !validHeader(ck, v) {
+			continue
+		}
+		h.Set(ck, v)
+	}
+	version := j.Webhook.PayloadVersion
+	if version != "v1" {
+		version = "v2"
+	}
+	ts := at.Unix()
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "Parley-Webhooks/1")
+	h.Set("X-Webhook-Event", parley.V2EventName(j.Event, version))
+	h.Set("X-Webhook-Signature", Sign(secret, body))
+	h.Set("X-Idempotency-Key", j.IdempotencyKey)
+	h.Set("X-Webhook-Payload-Version", version)
+	if j.IsBatch {
+		h.Set("X-Webhook-Batch", "true")
+		h.Set("X-Batch-Size", strconv.Itoa(batchSize(body)))
+	}
+	h.Set("Webhook-Id", j.IdempotencyKey)
+	h.Set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
+	h.Set("Webhook-Signature", StandardSignature(secret, j.IdempotencyKey, ts, body))
+	return req, nil
+}
+
+func validHeader(k, v string) bool {
+	if k == "" || strings.ContainsAny(k, " \t\r\n:") || strings.ContainsAny(v, "\r\n\x00") || !utf8.ValidString(v) {
+		return false
+	}
+	return true
+}
+
+// send makes one attempt.
+func (s *Service) send(ctx context.Context, j *job) result {
+	body := j.Body()
+	started := s.Now()
+	res := result{started: started}
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.WebhookTimeout)
+	defer cancel()
+	req, err := s.buildRequest(rctx, j, body, started)
+	if err != nil {
+		res.err, res.outcome = err.Error(), "error"
+		return res
+	}
+	t0 := time.Now()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		res.latency = time.Since(t0)
+		var ref *refusedError
+		switch {
+		case errors.As(err, &ref):
+			res.err, res.outcome = ref.Error(), "refused"
+		case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+			res.err, res.outcome = fmt.Sprintf("timeout: no response within %s", s.cfg.WebhookTimeout), "timeout"
+		default:
+			res.err, res.outcome = "request failed: "+unwrapURLError(err), "network_error"
+		}
+		return res
+	}
+	snip, _ := io.ReadAll(io.LimitReader(resp.Body, SnippetLimit))
+	// Drain a little more so the connection can be reused, but never wait
+	// long on a receiver that streams.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	res.latency = time.Since(t0)
+	res.status = resp.StatusCode
+	res.snippet = strings.ToValidUTF8(string(snip), "")
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		res.ok, res.outcome = true, "success"
+		deliveryLatency.Observe(s.Now().Sub(j.CreatedAt).Seconds())
+		return res
+	}
+	res.err, res.outcome = fmt.Sprintf("HTTP %d", resp.StatusCode), "http_error"
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.Now())
+	}
+	return res
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func unwrapURLError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date; 0 when absent or bad.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 {
+			return 0
+		}
+		return min(time.Duration(n)*time.Second, maxBackoff)
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), maxBackoff)
+	}
+	return 0
+}
+
+// maxBackoff caps every wait between attempts.
+const maxBackoff = time.Hour
+
+// defaultSchedule is the wait after each failed attempt of the default
+// policy: attempts at +0, +10 s, +40 s and +90 s after the previous one
+// (README decision 5).
+var defaultSchedule = []time.Duration{10 * time.Second, 40 * time.Second, 90 * time.Second}
+
+func defaultJitter() float64 { return rand.Float64() }
+
+// RetryDelay returns the wait after failed attempt n (1-based, within the
+// current attempt cycle) for a webhook's retry settings. jitter is a number
+// in [0, 1); custom backoffs add up to 10 % of themselves.
+func RetryDelay(custom bool, backoffSeconds, n int, jitter float64) time.Duration {
+	n = max(n, 1)
+	if !custom {
+		return defaultSchedule[min(n, len(defaultSchedule))-1]
+	}
+	base := time.Duration(max(backoffSeconds, 1)) * time.Second
+	d := base << min(n-1, 20)
+	if d <= 0 || d > maxBackoff {
+		d = maxBackoff
+	}
+	d += time.Duration(float64(d) * 0.1 * jitter)
+	return min(d, maxBackoff)
+}
+
+// retryDelay is the wait before the next attempt of j after res: the
+// receiver's Retry-After on 429/503 when given, else the webhook's policy.
+func (s *Service) retryDelay(j *job, res result) time.Duration {
+	if res.retryAfter > 0 {
+		return res.retryAfter
+	}
+	w := j.Webhook
+	cycle := maxAttemptsFor(w.RetryCustom, w.RetryMaxAttempts)
+	// Attempt number within the current cycle (a redelivery starts a new
+	// cycle on top of the earlier attempts).
+	n := cycle - (j.MaxAttempts - j.AttemptsCount)
+	return RetryDelay(w.RetryCustom, w.RetryBackoffSeconds, n, s.Jitter())
+}
+
+// refusedError is a connection Parley refused to make (SSRF protection).
+type refusedError struct {
+	ip     netip.Addr
+	reason string
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("refused: %s is a %s address (allow it with PARLEY_WEBHOOK_ALLOW_PRIVATE or PARLEY_WEBHOOK_ALLOW_CIDRS)", e.ip, e.reason)
+}
+
+var blocked = []struct {
+	prefix netip.Prefix
+	reason string
+}{
+	{netip.MustParsePrefix("169.254.169.254/32"), "cloud metadata"},
+	{netip.MustParsePrefix("fd00:ec2::254/128"), "cloud metadata"},
+	{netip.MustParsePrefix("0.0.0.0/8"), "unspecified"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("10.0.0.0/8"), "private"},
+	{netip.MustParsePrefix("172.16.0.0/12"), "private"},
+	{netip.MustParsePrefix("192.168.0.0/16"), "private"},
+	{netip.MustParsePrefix("100.64.0.0/10"), "CGNAT"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
+	{netip.MustParsePrefix("::/128"), "unspecified"},
+	{netip.MustParsePrefix("::1/128"), "loopback"},
+	{netip.MustParsePrefix("fc00::/7"), "private (ULA)"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast"},
+}
+
+// checkAddr decides whether Parley may connect to ip. Cloud metadata
+// addresses stay refused under PARLEY_WEBHOOK_ALLOW_PRIVATE (they are never
+// a legitimate webhook); only an explicit PARLEY_WEBHOOK_ALLOW_CIDRS entry
+// lets them through.
+func checkAddr(cfg config.Config, ip netip.Addr) error {
+	ip = ip.Unmap()
+	for _, p := range cfg.WebhookAllowCIDRs {
+		if p.Contains(ip) {
+			return nil
+		}
+	}
+	for _, b := range blocked {
+		if b.prefix.Contains(ip) {
+			if cfg.WebhookAllowPrivate && b.reason != "cloud metadata" {
+				return nil
+			}
+			return &refusedError{ip: ip, reason: b.reason}
+		}
+	}
+	return nil
+}
+
+// newClient returns the HTTP client of the workers: the address check runs
+// on the IP actually dialed (so DNS rebinding cannot slip past it), no proxy,
+// no redirects.
+func newClient(cfg config.Config) *http.Client {
+	dialer := &net.Dialer{
+		Timeout:   cfg.WebhookTimeout,
+		KeepAlive: 30 * time.Second,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return &refusedError{reason: "unparsable"}
+			}
+			return checkAddr(cfg, ap.Addr())
+		},
+	}
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   max(cfg.PerEndpointLimit, 2),
+		MaxConnsPerHost:       0,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   cfg.WebhookTimeout,
+		ResponseHeaderTimeout: cfg.WebhookTimeout,
+	}
+	return &http.Client{
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// batchSize reads the number of items of a batch body.
+func batchSize(body []byte) int {
+	var b struct {
+		BatchInfo struct {
+			Size int `json:"size"`
+		} `json:"batch_info"`
+	}
+	_ = jsonUnmarshal(body, &b)
+	return b.BatchInfo.Size
+}

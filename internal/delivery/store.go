@@ -1,0 +1,294 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/internal/store"
+)
+
+// Delivery statuses. "buffered" items wait in a conversation buffer (and,
+// once flushed, for their batch); "delivering" ones are leased by a worker.
+const (
+	StatusBuffered   = "buffered"
+	StatusPending    = "pending"
+	StatusDelivering = "delivering"
+	StatusSucceeded  = "succeeded"
+	StatusFailed     = "failed"
+)
+
+// Delivery is one event (or one batch of buffered events) to one webhook, as
+// the API renders it.
+type Delivery struct {
+	ID             string     `json:"id"`
+	WebhookID      string     `json:"webhook_id"`
+	Event          string     `json:"event"`
+	Status         string     `json:"status"`
+	AttemptsCount  int        `json:"attempts_count"`
+	IdempotencyKey string     `json:"idempotency_key"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at"`
+	LastAttemptAt  *time.Time `json:"last_attempt_at"`
+	LastStatusCode *int       `json:"last_status_code"`
+	LastError      *string    `json:"last_error"`
+	EventID        *string    `json:"event_id"`
+	ConversationID *string    `json:"conversation_id"`
+	BatchID        *string    `json:"batch_id"`
+	Batch          bool       `json:"batch"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	Attempts       []Attempt  `json:"attempts"`
+
+	ProjectID   string `json:"-"`
+	MaxAttempts int    `json:"-"`
+}
+
+// Attempt is one HTTP request of a delivery.
+type Attempt struct {
+	Number          int       `json:"number"`
+	StartedAt       time.Time `json:"started_at"`
+	StatusCode      *int      `json:"status_code"`
+	LatencyMS       int64     `json:"latency_ms"`
+	Error           *string   `json:"error"`
+	ResponseSnippet *string   `json:"response_snippet"`
+
+	deliveryID string
+}
+
+const deliveryCols = `id, project_id, webhook_id, event_type, status, attempts, max_attempts, idempotency_key, next_attempt_at,
+	last_attempt_at, last_status_code, last_error, event_id, conversation_id, batch_id, is_batch, created_at, updated_at`
+
+func scanDelivery(s store.Scanner) (*Delivery, error) {
+	var d Delivery
+	var next, ca, ua int64
+	var last sql.NullInt64
+	var code sql.NullInt64
+	var lastErr, eventID, conv, batchID sql.NullString
+	if err := s.Scan(&d.ID, &d.ProjectID, &d.WebhookID, &d.Event, &d.Status, &d.AttemptsCount, &d.MaxAttempts, &d.IdempotencyKey,
+		&next, &last, &code, &lastErr, &eventID, &conv, &batchID, &d.Batch, &ca, &ua); err != nil {
+		return nil, err
+	}
+	if d.Status == StatusPending {
+		t := store.Time(next)
+		d.NextAttemptAt = &t
+	}
+	d.LastAttemptAt = store.TimePtr(last)
+	if code.Valid {
+		c := int(code.Int64)
+		d.LastStatusCode = &c
+	}
+	d.LastError, d.EventID, d.ConversationID, d.BatchID = store.StrPtr(lastErr), store.StrPtr(eventID), store.StrPtr(conv), store.StrPtr(batchID)
+	d.CreatedAt, d.UpdatedAt = store.Time(ca), store.Time(ua)
+	d.Attempts = []Attempt{}
+	return &d, nil
+}
+
+// Filter holds the list filters of the deliveries endpoints.
+type Filter struct {
+	Status string // q[status_eq]
+	Event  string // q[event_eq]
+}
+
+// ListDeliveries returns a page of a webhook's deliveries, newest first, each
+// with its attempts.
+func ListDeliveries(ctx context.Context, c *store.Conn, webhookID string, f Filter, p parley.Page) ([]*Delivery, int, error) {
+	where := ` WHERE webhook_id = ?`
+	args := []any{webhookID}
+	if f.Status != "" {
+		where += ` AND status = ?`
+		args = append(args, f.Status)
+	}
+	if f.Event != "" {
+		where += ` AND event_type = ?`
+		args = append(args, f.Event)
+	}
+	var total int
+	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM deliveries`+where, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := c.Query(ctx, `SELECT `+deliveryCols+` FROM deliveries`+where+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+		append(args, p.PerPage, p.Offset())...)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []*Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		out = append(out, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	return out, total, loadAttempts(ctx, c, out)
+}
+
+// GetDelivery returns a webhook's delivery with its attempts.
+func GetDelivery(ctx context.Context, c *store.Conn, webhookID, id string) (*Delivery, error) {
+	d, err := scanDelivery(c.QueryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = ? AND webhook_id = ?`, id, webhookID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, parley.NotFound("Delivery")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d, loadAttempts(ctx, c, []*Delivery{d})
+}
+
+func loadAttempts(ctx context.Context, c *store.Conn, ds []*Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	byID := map[string]*Delivery{}
+	ph := make([]string, len(ds))
+	args := make([]any, len(ds))
+	for i, d := range ds {
+		byID[d.ID] = d
+		ph[i] = "?"
+		args[i] = d.ID
+	}
+	rows, err := c.Query(ctx, `SELECT delivery_id, number, started_at, status_code, latency_ms, error, response_snippet
+		FROM delivery_attempts WHERE delivery_id IN (`+strings.Join(ph, ",")+`) ORDER BY delivery_id, number`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a Attempt
+		var started int64
+		var code sql.NullInt64
+		var e, snip sql.NullString
+		if err := rows.Scan(&a.deliveryID, &a.Number, &started, &code, &a.LatencyMS, &e, &snip); err != nil {
+			return err
+		}
+		a.StartedAt = store.Time(started)
+		if code.Valid {
+			v := int(code.Int64)
+			a.StatusCode = &v
+		}
+		a.Error, a.ResponseSnippet = store.StrPtr(e), store.StrPtr(snip)
+		if d := byID[a.deliveryID]; d != nil {
+			d.Attempts = append(d.Attempts, a)
+		}
+	}
+	return rows.Err()
+}
+
+// Redeliver starts a new attempt cycle for a finished delivery now: the same
+// payload and idempotency key, the webhook's full number of attempts. A
+// delivery still waiting (pending, delivering, buffered) is left as it is.
+func Redeliver(ctx context.Context, c *store.Conn, webhookID, id string, now time.Time) (*Delivery, error) {
+	d, err := GetDelivery(ctx, c, webhookID, id)
+	if err != nil {
+		return nil, err
+	}
+	if d.Status != StatusSucceeded && d.Status != StatusFailed {
+		return d, nil
+	}
+	var custom bool
+	var maxAttempts int
+	if err := c.QueryRow(ctx, `SELECT retry_custom, retry_max_attempts FROM whatsapp_webhooks WHERE id = ?`, webhookID).
+		Scan(&custom, &maxAttempts); err != nil {
+		return nil, err
+	}
+	cycle := maxAttemptsFor(custom, maxAttempts)
+	if _, err := c.Exec(ctx, `UPDATE deliveries SET status = 'pending', max_attempts = attempts + ?, next_attempt_at = ?,
+		locked_by = NULL, locked_until = NULL, updated_at = ? WHERE id = ?`,
+		cycle, store.Micros(now), store.Micros(now), id); err != nil {
+		return nil, err
+	}
+	return GetDelivery(ctx, c, webhookID, id)
+}
+
+// Webhook is what the workers and the API need to know of a webhook.
+type Webhook struct {
+	ID                  string
+	ProjectID           string
+	ConfigID            *string
+	URL                 string
+	SecretEnc           string
+	Events              []string
+	Active              bool
+	Headers             map[string]string
+	BufferWindowSeconds int
+	MaxBufferSize       int
+	PayloadVersion      string
+	RetryCustom         bool
+	RetryMaxAttempts    int
+	RetryBackoffSeconds int
+	InactivityMinutes   int
+}
+
+const webhookCols = `id, project_id, whatsapp_config_id, url, secret_key_enc, events, active, headers, buffer_window_seconds,
+	max_buffer_size, payload_version, retry_custom, retry_max_attempts, retry_backoff_seconds, inactivity_minutes`
+
+func scanWebhook(s store.Scanner) (*Webhook, error) {
+	var w Webhook
+	var cfg, headers sql.NullString
+	var evs string
+	if err := s.Scan(&w.ID, &w.ProjectID, &cfg, &w.URL, &w.SecretEnc, &evs, &w.Active, &headers, &w.BufferWindowSeconds,
+		&w.MaxBufferSize, &w.PayloadVersion, &w.RetryCustom, &w.RetryMaxAttempts, &w.RetryBackoffSeconds, &w.InactivityMinutes); err != nil {
+		return nil, err
+	}
+	w.ConfigID = store.StrPtr(cfg)
+	_ = json.Unmarshal([]byte(evs), &w.Events)
+	if headers.Valid {
+		_ = json.Unmarshal([]byte(headers.String), &w.Headers)
+	}
+	return &w, nil
+}
+
+// GetWebhook returns a project's webhook: of the config configID, or a
+// project webhook when configID is nil.
+func GetWebhook(ctx context.Context, c *store.Conn, projectID string, configID *string, id string) (*Webhook, error) {
+	q := `SELECT ` + webhookCols + ` FROM whatsapp_webhooks WHERE id = ? AND project_id = ?`
+	args := []any{id, projectID}
+	if configID == nil {
+		q += ` AND whatsapp_config_id IS NULL`
+	} else {
+		q += ` AND whatsapp_config_id = ?`
+		args = append(args, *configID)
+	}
+	w, err := scanWebhook(c.QueryRow(ctx, q, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, parley.NotFound("Webhook")
+	}
+	return w, err
+}
+
+func webhookByID(ctx context.Context, c *store.Conn, id string) (*Webhook, error) {
+	return scanWebhook(c.QueryRow(ctx, `SELECT `+webhookCols+` FROM whatsapp_webhooks WHERE id = ?`, id))
+}
+
+// Resume clears a webhook's pause and failure streak; the endpoint that sets
+// active back to true calls it in the same transaction.
+func Resume(ctx context.Context, c *store.Conn, webhookID string) error {
+	_, err := c.Exec(ctx, `UPDATE whatsapp_webhooks SET failing_since = NULL, paused_at = NULL, paused_reason = NULL WHERE id = ?`, webhookID)
+	return err
+}
+
+// maxAttemptsFor is the attempt budget of one delivery cycle.
+func maxAttemptsFor(custom bool, retryMax int) int {
+	if !custom {
+		return 4
+	}
+	return max(retryMax, 1)
+}
+
+func inList(n int) string {
+	if n == 0 {
+		return "NULL"
+	}
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+var errLeaseLost = fmt.Errorf("delivery: lease lost")

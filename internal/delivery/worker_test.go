@@ -1,0 +1,878 @@
+package delivery
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/events"
+	"github.com/parleyhq/parley/internal/secrets"
+	"github.com/parleyhq/parley/internal/store"
+	"github.com/parleyhq/parley/internal/store/storetest"
+)
+
+// ---- fixtures ----
+
+type env struct {
+	t       *testing.T
+	db      *store.DB
+	box     *secrets.Box
+	project string
+	config  string
+	cfg     config.Config
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	db := storetest.Open(t)
+	box, err := secrets.New(secrets.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := store.CreateProject(ctx, db.Write(), "p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, db: db, box: box, project: p.ID}
+	e.config = e.addConfig()
+	e.cfg = config.Defaults()
+	e.cfg.WebhookAllowPrivate = true
+	e.cfg.WebhookTimeout = 5 * time.Second
+	return e
+}
+
+func (e *env) addConfig() string {
+	id := store.NewID()
+	now := store.Micros(time.Now())
+	if _, err := e.db.Write().Exec(context.Background(), `INSERT INTO whatsapp_configs (id, project_id, name, kind, phone_number_id, created_at, updated_at)
+		VALUES (?, ?, 'c', 'sandbox', ?, ?, ?)`, id, e.project, strconv.FormatInt(time.Now().UnixNano(), 10), now, now); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+type hookOpts struct {
+	configID       *string // nil: the env's config; pointer to "": project webhook
+	events         []string
+	secret         string
+	headers        map[string]string
+	payloadVersion string
+	buffer         bool
+	window, size   int
+	retryCustom    bool
+	retryMax       int
+	backoff        int
+	inactivity     int
+}
+
+func (e *env) addWebhook(url string, o hookOpts) string {
+	e.t.Helper()
+	if o.secret == "" {
+		o.secret = "s3cret"
+	}
+	if o.payloadVersion == "" {
+		o.payloadVersion = "v2"
+	}
+	if o.events == nil {
+		o.events = []string{parley.EventMessageReceived, parley.EventMessageSent}
+	}
+	if o.window == 0 {
+		o.window = 5
+	}
+	if o.size == 0 {
+		o.size = 50
+	}
+	if o.retryMax == 0 {
+		o.retryMax = 4
+	}
+	if o.backoff == 0 {
+		o.backoff = 10
+	}
+	if o.inactivity == 0 {
+		o.inactivity = 60
+	}
+	var cfg any = e.config
+	if o.configID != nil {
+		cfg = *o.configID
+		if *o.configID == "" {
+			cfg = nil
+		}
+	}
+	enc, err := e.box.Encrypt(o.secret)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var headers any
+	if o.headers != nil {
+		headers = store.JSON(o.headers)
+	}
+	id := store.NewID()
+	now := store.Micros(time.Now())
+	if _, err := e.db.Write().Exec(context.Background(), `INSERT INTO whatsapp_webhooks (id, project_id, whatsapp_config_id, url, secret_key_enc, events,
+		headers, buffer_enabled, buffer_window_seconds, max_buffer_size, inactivity_minutes, retry_max_attempts, retry_backoff_seconds,
+		retry_custom, payload_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, e.project, cfg, url, enc, store.JSON(o.events), headers, o.buffer, o.window, o.size, o.inactivity, o.retryMax, o.backoff,
+		o.retryCustom, o.payloadVersion, now, now); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// emit writes an event the way the API does: in a transaction.
+func (e *env) emit(ev events.Event) {
+	e.t.Helper()
+	if ev.ProjectID == "" {
+		ev.ProjectID = e.project
+	}
+	if ev.ConfigID == "" && !events.IsProjectEvent(ev.Type) {
+		ev.ConfigID = e.config
+	}
+	if err := e.db.Tx(context.Background(), func(tx *store.Conn) error {
+		_, err := events.Emit(context.Background(), tx, ev)
+		return err
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) service() *Service {
+	s := New(e.db, e.box, slog.New(slog.NewTextHandler(io.Discard, nil)), e.cfg)
+	s.Jitter = func() float64 { return 0 }
+	return s
+}
+
+func (e *env) run(s *Service) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	e.t.Cleanup(func() { cancel(); <-done })
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// step claims and sends due deliveries synchronously; it returns how many.
+func step(t *testing.T, s *Service) int {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.FlushDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := s.claim(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		s.process(ctx, j)
+		s.release(j)
+	}
+	return len(jobs)
+}
+
+type received struct {
+	header http.Header
+	body   []byte
+}
+
+// receiver is an httptest server recording requests; status decides the answer.
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	reqs   []received
+	status func(n int, r *http.Request, w http.ResponseWriter) int
+}
+
+func newReceiver(t *testing.T, status func(n int, r *http.Request, w http.ResponseWriter) int) *receiver {
+	rc := &receiver{status: status}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		rc.reqs = append(rc.reqs, received{r.Header.Clone(), b})
+		n := len(rc.reqs)
+		rc.mu.Unlock()
+		code := 200
+		if rc.status != nil {
+			code = rc.status(n, r, w)
+		}
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) got() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]received(nil), rc.reqs...)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *env) deliveries(webhookID string) []*Delivery {
+	e.t.Helper()
+	ds, _, err := ListDeliveries(context.Background(), e.db.Read(), webhookID, Filter{}, parley.Page{Page: 1, PerPage: 100})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ds
+}
+
+func (e *env) nextAttemptAt(id string) time.Time {
+	var us int64
+	if err := e.db.Read().QueryRow(context.Background(), `SELECT next_attempt_at FROM deliveries WHERE id = ?`, id).Scan(&us); err != nil {
+		e.t.Fatal(err)
+	}
+	return store.Time(us)
+}
+
+func msgEvent(typ, conv string, seq int64, text string) events.Event {
+	return events.Event{Type: typ, ConversationID: conv, Seq: seq,
+		V2: map[string]any{"message": map[string]any{"text": map[string]any{"body": text}}, "phone_number_id": "1"},
+		V1: map[string]any{"message": map[string]any{"content": text}}}
+}
+
+// ---- tests ----
+
+func TestSignatureAndHeadersAreExact(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, nil)
+	wh := e.addWebhook(rc.URL, hookOpts{secret: "topsecret", headers: map[string]string{"X-Custom": "yes", "X-Webhook-Signature": "forged"}})
+	whV1 := e.addWebhook(rc.URL+"/v1", hookOpts{secret: "other", payloadVersion: "v1"})
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "hola"))
+	s := e.service()
+	e.run(s)
+	s.Wake()
+	waitFor(t, "two deliveries recorded", func() bool {
+		for _, h := range []string{wh, whV1} {
+			if ds := e.deliveries(h); len(ds) != 1 || ds[0].Status != StatusSucceeded {
+				return false
+			}
+		}
+		return true
+	})
+
+	for _, r := range rc.got() {
+		v1 := r.header.Get("X-Webhook-Payload-Version") == "v1"
+		secret, hook := "topsecret", wh
+		if v1 {
+			secret, hook = "other", whV1
+		}
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write(r.body)
+		if got, want := r.header.Get("X-Webhook-Signature"), hex.EncodeToString(m.Sum(nil)); got != want {
+			t.Fatalf("signature %q, want %q", got, want)
+		}
+		if r.header.Get("Content-Type") != "application/json" || r.header.Get("X-Webhook-Event") != parley.EventMessageReceived {
+			t.Fatalf("headers: %v", r.header)
+		}
+		ds := e.deliveries(hook)
+		if len(ds) != 1 || r.header.Get("X-Idempotency-Key") != ds[0].IdempotencyKey || ds[0].Status != StatusSucceeded {
+			t.Fatalf("idempotency key %q vs %+v", r.header.Get("X-Idempotency-Key"), ds)
+		}
+		if len(ds[0].Attempts) != 1 || ds[0].Attempts[0].StatusCode == nil || *ds[0].Attempts[0].StatusCode != 200 ||
+			ds[0].Attempts[0].ResponseSnippet == nil || *ds[0].Attempts[0].ResponseSnippet != `{"ok":true}` {
+			t.Fatalf("attempt: %+v", ds[0].Attempts)
+		}
+		// Standard Webhooks, verified independently.
+		id, ts := r.header.Get("Webhook-Id"), r.header.Get("Webhook-Timestamp")
+		sm := hmac.New(sha256.New, []byte(secret))
+		sm.Write([]byte(id + "." + ts + "." + string(r.body)))
+		if id != ds[0].IdempotencyKey || r.header.Get("Webhook-Signature") != "v1,"+base64.StdEncoding.EncodeToString(sm.Sum(nil)) {
+			t.Fatalf("standard webhooks headers: %v", r.header)
+		}
+		if v1 {
+			if string(r.body) != `{"message":{"content":"hola"}}` {
+				t.Fatalf("v1 body %s", r.body)
+			}
+			continue
+		}
+		if string(r.body) != `{"message":{"text":{"body":"hola"}},"phone_number_id":"1"}` {
+			t.Fatalf("v2 body %s", r.body)
+		}
+		if r.header.Get("X-Custom") != "yes" {
+			t.Fatalf("custom header missing: %v", r.header)
+		}
+	}
+}
+
+func TestLifecycleEventNamePerPayloadVersion(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, nil)
+	proj := ""
+	e.addWebhook(rc.URL+"/v2", hookOpts{configID: &proj, events: []string{parley.EventPhoneNumberCreated}})
+	e.addWebhook(rc.URL+"/v1", hookOpts{configID: &proj, events: []string{parley.EventConfigCreated}, payloadVersion: "v1"})
+	e.emit(events.Event{Type: parley.EventConfigCreated, V2: map[string]any{"phone_number_id": "1"}, V1: map[string]any{"whatsapp_config": map[string]any{}}})
+	s := e.service()
+	for step(t, s) > 0 {
+	}
+	got := map[string]string{}
+	for _, r := range rc.got() {
+		got[r.header.Get("X-Webhook-Payload-Version")] = r.header.Get("X-Webhook-Event")
+	}
+	if got["v2"] != parley.EventPhoneNumberCreated || got["v1"] != parley.EventConfigCreated {
+		t.Fatalf("event names: %v", got)
+	}
+}
+
+func TestDefaultRetryScheduleAndFailure(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, func(int, *http.Request, http.ResponseWriter) int { return 500 })
+	wh := e.addWebhook(rc.URL, hookOpts{})
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "x"))
+	s := e.service()
+	clk := &clock{t: time.Now().Add(time.Second)}
+	s.Now = clk.Now
+	for i, wait := range []time.Duration{10 * time.Second, 40 * time.Second, 90 * time.Second} {
+		if n := step(t, s); n != 1 {
+			t.Fatalf("attempt %d: claimed %d", i+1, n)
+		}
+		d := e.deliveries(wh)[0]
+		if d.Status != StatusPending || !e.nextAttemptAt(d.ID).Equal(clk.Now().Truncate(time.Microsecond).Add(wait)) {
+			t.Fatalf("after attempt %d: %s next %v, want now+%v", i+1, d.Status, e.nextAttemptAt(d.ID).Sub(clk.Now()), wait)
+		}
+		clk.Add(wait - time.Second)
+		if n := step(t, s); n != 0 {
+			t.Fatalf("attempt %d retried early", i+1)
+		}
+		clk.Add(time.Second)
+	}
+	if n := step(t, s); n != 1 {
+		t.Fatal("4th attempt not made")
+	}
+	d := e.deliveries(wh)[0]
+	if d.Status != StatusFailed || d.AttemptsCount != 4 || len(d.Attempts) != 4 || d.LastError == nil || *d.LastError != "HTTP 500" {
+		t.Fatalf("final: %+v", d)
+	}
+	clk.Add(time.Hour)
+	if n := step(t, s); n != 0 || len(rc.got()) != 4 {
+		t.Fatalf("attempted after failure: %d requests", len(rc.got()))
+	}
+}
+
+func TestCustomRetryPolicy(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, func(int, *http.Request, http.ResponseWriter) int { return 502 })
+	wh := e.addWebhook(rc.URL, hookOpts{retryCustom: true, retryMax: 3, backoff: 5})
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "x"))
+	s := e.service()
+	clk := &clock{t: time.Now().Add(time.Second)}
+	s.Now = clk.Now
+	for i, wait := range []time.Duration{5 * time.Second, 10 * time.Second} {
+		step(t, s)
+		d := e.deliveries(wh)[0]
+		if got := e.nextAttemptAt(d.ID).Sub(clk.Now().Truncate(time.Microsecond)); got != wait {
+			t.Fatalf("retry %d after %v, want %v", i+1, got, wait)
+		}
+		clk.Add(wait)
+	}
+	step(t, s)
+	if d := e.deliveries(wh)[0]; d.Status != StatusFailed || d.AttemptsCount != 3 {
+		t.Fatalf("final: %+v", d)
+	}
+	// Jitter adds at most 10 %, the cap is one hour.
+	if d := RetryDelay(true, 5, 2, 0.999); d < 10*time.Second || d > 11*time.Second {
+		t.Fatalf("jittered delay %v", d)
+	}
+	if d := RetryDelay(true, 3000, 5, 0.5); d != time.Hour {
+		t.Fatalf("cap: %v", d)
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, func(n int, _ *http.Request, w http.ResponseWriter) int {
+		if n == 1 {
+			w.Header().Set("Retry-After", "120")
+			return 429
+		}
+		w.Header().Set("Retry-After", time.Now().Add(2*time.Hour).UTC().Format(http.TimeFormat))
+		return 503
+	})
+	wh := e.addWebhook(rc.URL, hookOpts{})
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "x"))
+	s := e.service()
+	clk := &clock{t: time.Now().Add(time.Second)}
+	s.Now = clk.Now
+	step(t, s)
+	d := e.deliveries(wh)[0]
+	if got := e.nextAttemptAt(d.ID).Sub(clk.Now().Truncate(time.Microsecond)); got != 120*time.Second {
+		t.Fatalf("429 Retry-After: next in %v", got)
+	}
+	clk.Add(120 * time.Second)
+	step(t, s)
+	if got := e.nextAttemptAt(d.ID).Sub(clk.Now()); got != time.Hour && (got < 59*time.Minute || got > time.Hour) {
+		t.Fatalf("503 Retry-After date (capped at 1 h): next in %v", got)
+	}
+}
+
+func TestHangingEndpointDoesNotDelayOthers(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.PerEndpointLimit = 2
+	e.cfg.DeliveryWorkers = 8
+	e.cfg.WebhookTimeout = time.Minute
+	release := make(chan struct{})
+	var hanging sync.WaitGroup
+	var mu sync.Mutex
+	concurrent, maxConcurrent := 0, 0
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		concurrent++
+		maxConcurrent = max(maxConcurrent, concurrent)
+		mu.Unlock()
+		hanging.Add(1)
+		defer hanging.Done()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		mu.Lock()
+		concurrent--
+		mu.Unlock()
+	}))
+	defer slow.Close()
+	defer close(release)
+	fast := newReceiver(t, nil)
+	e.addWebhook(slow.URL, hookOpts{})
+	e.addWebhook(fast.URL, hookOpts{})
+	const n = 20
+	for i := 0; i < n; i++ {
+		e.emit(msgEvent(parley.EventMessageReceived, "", 0, fmt.Sprint(i)))
+	}
+	s := e.service()
+	e.run(s)
+	s.Wake()
+	waitFor(t, "the healthy endpoint to receive everything", func() bool { return len(fast.got()) == n })
+	mu.Lock()
+	defer mu.Unlock()
+	if concurrent == 0 || maxConcurrent > 2 {
+		t.Fatalf("hanging endpoint: %d in flight now, max %d (limit 2)", concurrent, maxConcurrent)
+	}
+}
+
+func TestOrderingPerConversation(t *testing.T) {
+	e := newEnv(t)
+	fail := true
+	var mu sync.Mutex
+	rc := newReceiver(t, func(n int, r *http.Request, _ http.ResponseWriter) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			return 500
+		}
+		return 200
+	})
+	wh := e.addWebhook(rc.URL, hookOpts{})
+	conv := store.NewID()
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 1, "first"))
+	e.emit(msgEvent(parley.EventMessageSent, conv, 2, "second"))
+	e.emit(msgEvent(parley.EventMessageReceived, store.NewID(), 1, "other conversation"))
+	s := e.service()
+	clk := &clock{t: time.Now().Add(time.Second)}
+	s.Now = clk.Now
+	if n := step(t, s); n != 2 { // seq 1 of each conversation; seq 2 waits
+		t.Fatalf("claimed %d, want 2", n)
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	if n := step(t, s); n != 0 {
+		t.Fatalf("seq 2 went before seq 1 was delivered (%d claimed)", n)
+	}
+	clk.Add(10 * time.Second)
+	step(t, s) // seq 1 (conv A) retried and succeeds; "other" succeeds too
+	step(t, s) // now seq 2
+	var order []string
+	for _, r := range rc.got() {
+		if r.header.Get("X-Webhook-Event") != "" && !strings.Contains(string(r.body), "other") {
+			order = append(order, string(r.body))
+		}
+	}
+	if len(order) != 3 || !strings.Contains(order[2], "second") || !strings.Contains(order[1], "first") {
+		t.Fatalf("order: %v", order)
+	}
+	for _, d := range e.deliveries(wh) {
+		if d.Status != StatusSucceeded {
+			t.Fatalf("delivery %s %s", d.Event, d.Status)
+		}
+	}
+}
+
+func TestOrderingGivesUpAfter30Seconds(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, func(n int, r *http.Request, _ http.ResponseWriter) int {
+		b, _ := io.ReadAll(r.Body)
+		_ = b
+		return 200
+	})
+	rc.status = func(n int, r *http.Request, _ http.ResponseWriter) int {
+		if n == 1 {
+			return 500
+		}
+		return 200
+	}
+	e.addWebhook(rc.URL, hookOpts{retryCustom: true, retryMax: 2, backoff: 3600})
+	conv := store.NewID()
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 1, "first"))
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 2, "second"))
+	s := e.service()
+	clk := &clock{t: time.Now().Add(time.Second)}
+	s.Now = clk.Now
+	step(t, s) // first fails, retry in 1 h
+	if step(t, s) != 0 {
+		t.Fatal("second went at once")
+	}
+	clk.Add(OrderingTimeout)
+	if step(t, s) != 1 || !strings.Contains(string(rc.got()[1].body), "second") {
+		t.Fatal("second not sent after the ordering timeout")
+	}
+}
+
+func TestBufferingWindowSizeAndFallback(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	failBatches := false
+	rc := newReceiver(t, func(n int, r *http.Request, _ http.ResponseWriter) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if failBatches && r.Header.Get("X-Webhook-Batch") == "true" {
+			return 500
+		}
+		return 200
+	})
+	wh := e.addWebhook(rc.URL, hookOpts{buffer: true, window: 5, size: 3, retryCustom: true, retryMax: 1})
+	s := e.service()
+	clk := &clock{t: time.Now().Add(time.Second)}
+	s.Now = clk.Now
+	convA, convB := store.NewID(), store.NewID()
+	e.emit(msgEvent(parley.EventMessageReceived, convA, 7, "a1"))
+	e.emit(msgEvent(parley.EventMessageReceived, convA, 8, "a2"))
+	if step(t, s) != 0 || len(rc.got()) != 0 {
+		t.Fatal("buffer flushed before its window")
+	}
+	for _, d := range e.deliveries(wh) {
+		if d.Status != StatusBuffered {
+			t.Fatalf("status %s", d.Status)
+		}
+	}
+	clk.Add(5 * time.Second)
+	if step(t, s) != 1 {
+		t.Fatal("window flush missing")
+	}
+	got := rc.got()
+	if len(got) != 1 || got[0].header.Get("X-Webhook-Batch") != "true" || got[0].header.Get("X-Batch-Size") != "2" ||
+		got[0].header.Get("X-Webhook-Event") != parley.EventMessageReceived {
+		t.Fatalf("batch headers: %v", got[0].header)
+	}
+	var body struct {
+		Type      string            `json:"type"`
+		Batch     bool              `json:"batch"`
+		Data      []json.RawMessage `json:"data"`
+		BatchInfo map[string]any    `json:"batch_info"`
+	}
+	if err := json.Unmarshal(got[0].body, &body); err != nil {
+		t.Fatal(err)
+	}
+	bi := body.BatchInfo
+	if body.Type != parley.EventMessageReceived || !body.Batch || len(body.Data) != 2 || !strings.Contains(string(body.Data[0]), "a1") ||
+		bi["size"] != 2.0 || bi["window_ms"] != 5000.0 || bi["first_sequence"] != 7.0 || bi["last_sequence"] != 8.0 || bi["conversation_id"] != convA {
+		t.Fatalf("batch body: %s", got[0].body)
+	}
+	items := 0
+	for _, d := range e.deliveries(wh) {
+		if !d.Batch {
+			items++
+			if d.Status != StatusSucceeded || d.BatchID == nil {
+				t.Fatalf("item after batch success: %+v", d)
+			}
+		}
+	}
+	if items != 2 {
+		t.Fatalf("items %d", items)
+	}
+
+	// Size flush: the third message flushes at once; the batch fails and
+	// falls back to individual deliveries.
+	mu.Lock()
+	failBatches = true
+	mu.Unlock()
+	for i := 1; i <= 3; i++ {
+		e.emit(msgEvent(parley.EventMessageReceived, convB, int64(i), fmt.Sprintf("b%d", i)))
+	}
+	if step(t, s) != 1 {
+		t.Fatal("size flush missing")
+	}
+	if got := rc.got(); len(got) != 2 || got[1].header.Get("X-Batch-Size") != "3" {
+		t.Fatalf("size batch: %d requests", len(got))
+	}
+	for step(t, s) > 0 {
+	}
+	got = rc.got()
+	if len(got) != 5 {
+		t.Fatalf("fallback: %d requests, want 2 batches + 3 individual", len(got))
+	}
+	keys := map[string]bool{}
+	for _, r := range got[2:] {
+		if r.header.Get("X-Webhook-Batch") != "" || !strings.Contains(string(r.body), `"b`) {
+			t.Fatalf("individual delivery: %v %s", r.header, r.body)
+		}
+		keys[r.header.Get("X-Idempotency-Key")] = true
+	}
+	if len(keys) != 3 {
+		t.Fatalf("idempotency keys of the individual deliveries: %v", keys)
+	}
+}
+
+func TestPauseAfterContinuousFailureAndResume(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.PauseAfter = 72 * time.Hour
+	var mu sync.Mutex
+	code := 500
+	rc := newReceiver(t, func(int, *http.Request, http.ResponseWriter) int { mu.Lock(); defer mu.Unlock(); return code })
+	proj := ""
+	projRC := newReceiver(t, nil)
+	e.addWebhook(projRC.URL, hookOpts{configID: &proj, events: []string{parley.EventWebhookPaused}})
+	wh := e.addWebhook(rc.URL, hookOpts{})
+	conv := store.NewID()
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "one"))
+	s := e.service()
+	clk := &clock{t: time.Now().Add(time.Second)}
+	s.Now = clk.Now
+	step(t, s)
+	var since int64
+	ctx := context.Background()
+	if err := e.db.Read().QueryRow(ctx, `SELECT failing_since FROM whatsapp_webhooks WHERE id = ?`, wh).Scan(&since); err != nil {
+		t.Fatalf("failing_since not set: %v", err)
+	}
+	// Push the streak back 73 hours; the next failure pauses.
+	if _, err := e.db.Write().Exec(ctx, `UPDATE whatsapp_webhooks SET failing_since = ? WHERE id = ?`,
+		store.Micros(clk.Now().Add(-73*time.Hour)), wh); err != nil {
+		t.Fatal(err)
+	}
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 1, "two"))
+	clk.Add(10 * time.Second)
+	step(t, s)
+	var active bool
+	var pausedAt *int64
+	var reason *string
+	if err := e.db.Read().QueryRow(ctx, `SELECT active, paused_at, paused_reason FROM whatsapp_webhooks WHERE id = ?`, wh).
+		Scan(&active, &pausedAt, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if active || pausedAt == nil || reason == nil {
+		t.Fatalf("not paused: active=%v", active)
+	}
+	for _, d := range e.deliveries(wh) {
+		if d.Status != StatusFailed {
+			t.Fatalf("delivery of a paused webhook left %s", d.Status)
+		}
+	}
+	for step(t, s) > 0 {
+	}
+	pg := projRC.got()
+	if len(pg) != 1 || pg[0].header.Get("X-Webhook-Event") != parley.EventWebhookPaused || !strings.Contains(string(pg[0].body), wh) {
+		t.Fatalf("paused event: %d", len(pg))
+	}
+	// New events skip the paused webhook.
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "three"))
+	if n := len(e.deliveries(wh)); n != 2 {
+		t.Fatalf("paused webhook got a new delivery (%d)", n)
+	}
+	// Resume: active again, streak cleared; a success keeps it clear.
+	if _, err := e.db.Write().Exec(ctx, `UPDATE whatsapp_webhooks SET active = TRUE WHERE id = ?`, wh); err != nil {
+		t.Fatal(err)
+	}
+	if err := Resume(ctx, e.db.Write(), wh); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	code = 200
+	mu.Unlock()
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "four"))
+	step(t, s)
+	var fs *int64
+	if err := e.db.Read().QueryRow(ctx, `SELECT failing_since FROM whatsapp_webhooks WHERE id = ?`, wh).Scan(&fs); err != nil || fs != nil {
+		t.Fatalf("failing_since after success: %v %v", fs, err)
+	}
+	if ds := e.deliveries(wh); ds[0].Status != StatusSucceeded {
+		t.Fatalf("after resume: %s", ds[0].Status)
+	}
+}
+
+func TestPrivateAddressesAreRefused(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.WebhookAllowPrivate = false
+	rc := newReceiver(t, nil)
+	wh := e.addWebhook(rc.URL, hookOpts{})
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "x"))
+	s := e.service()
+	step(t, s)
+	d := e.deliveries(wh)[0]
+	if len(rc.got()) != 0 || len(d.Attempts) != 1 || d.Attempts[0].Error == nil ||
+		!strings.Contains(*d.Attempts[0].Error, "refused") || !strings.Contains(*d.Attempts[0].Error, "loopback") || d.Attempts[0].StatusCode != nil {
+		t.Fatalf("loopback not refused: %d requests, %+v", len(rc.got()), d.Attempts)
+	}
+	// Allowed by CIDR.
+	e.cfg.WebhookAllowCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	s2 := e.service()
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "y"))
+	step(t, s2)
+	if len(rc.got()) != 1 {
+		t.Fatal("allowed CIDR still refused")
+	}
+	cfg := config.Defaults()
+	for _, a := range []string{"10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "224.0.0.1", "0.0.0.0",
+		"::1", "fd00:ec2::254", "fe80::1", "fc00::1", "::ffff:127.0.0.1"} {
+		if checkAddr(cfg, netip.MustParseAddr(a)) == nil {
+			t.Errorf("%s allowed", a)
+		}
+	}
+	if checkAddr(cfg, netip.MustParseAddr("93.184.216.34")) != nil {
+		t.Error("public address refused")
+	}
+	cfg.WebhookAllowPrivate = true
+	if checkAddr(cfg, netip.MustParseAddr("10.0.0.1")) != nil || checkAddr(cfg, netip.MustParseAddr("169.254.169.254")) == nil {
+		t.Error("allow-private: private must pass, metadata must not")
+	}
+}
+
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	e := newEnv(t)
+	target := newReceiver(t, nil)
+	rc := newReceiver(t, func(_ int, _ *http.Request, w http.ResponseWriter) int {
+		w.Header().Set("Location", target.URL)
+		return 302
+	})
+	wh := e.addWebhook(rc.URL, hookOpts{})
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "x"))
+	step(t, e.service())
+	if len(target.got()) != 0 || e.deliveries(wh)[0].Status != StatusPending {
+		t.Fatal("redirect followed or counted as success")
+	}
+}
+
+func TestTwoWorkersClaimEachDeliveryOnce(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.PerEndpointLimit = 4
+	rc := newReceiver(t, nil)
+	wh := e.addWebhook(rc.URL, hookOpts{})
+	const n = 60
+	for i := 0; i < n; i++ {
+		e.emit(msgEvent(parley.EventMessageReceived, "", 0, fmt.Sprint(i)))
+	}
+	a, b := e.service(), e.service()
+	e.run(a)
+	e.run(b)
+	a.Wake()
+	b.Wake()
+	waitFor(t, "all deliveries", func() bool {
+		for _, d := range e.deliveries(wh) {
+			if d.Status != StatusSucceeded {
+				return false
+			}
+		}
+		return true
+	})
+	seen := map[string]int{}
+	for _, r := range rc.got() {
+		seen[r.header.Get("X-Idempotency-Key")]++
+	}
+	if len(seen) != n || len(rc.got()) != n {
+		t.Fatalf("%d requests for %d distinct deliveries, want %d", len(rc.got()), len(seen), n)
+	}
+	var attempts int
+	if err := e.db.Read().QueryRow(context.Background(), `SELECT COUNT(*) FROM delivery_attempts`).Scan(&attempts); err != nil || attempts != n {
+		t.Fatalf("attempts %d", attempts)
+	}
+}
+
+func TestInactivityTimerFiresOncePerIdlePeriod(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, nil)
+	ctx := context.Background()
+	wh := e.addWebhook(rc.URL, hookOpts{events: []string{parley.EventConversationInactive}, inactivity: 30})
+	conv, msg := store.NewID(), store.NewID()
+	last := time.Now().Add(-time.Minute)
+	if _, err := e.db.Write().Exec(ctx, `INSERT INTO conversations (id, project_id, whatsapp_config_id, phone_number, status, last_active_at, created_at, updated_at)
+		VALUES (?, ?, ?, '56911112222', 'active', ?, ?, ?)`, conv, e.project, e.config, store.Micros(last), store.Micros(last), store.Micros(last)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Write().Exec(ctx, `INSERT INTO messages (id, project_id, conversation_id, whatsapp_config_id, phone_number, direction, message_type,
+		status, whatsapp_message_id, created_at, updated_at) VALUES (?, ?, ?, ?, '56911112222', 'inbound', 'text', 'received', 'wamid.X', ?, ?)`,
+		msg, e.project, conv, e.config, store.Micros(last), store.Micros(last)); err != nil {
+		t.Fatal(err)
+	}
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 1, "hi"))
+	var runAt int64
+	if err := e.db.Read().QueryRow(ctx, `SELECT run_at FROM jobs WHERE unique_key = ?`, events.InactivityKey(wh, conv)).Scan(&runAt); err != nil {
+		t.Fatalf("timer not scheduled: %v", err)
+	}
+	if d := store.Time(runAt).Sub(time.Now()); d < 29*time.Minute || d > 31*time.Minute {
+		t.Fatalf("timer in %v, want 30m", d)
+	}
+	p := events.InactivityPayload{WebhookID: wh, ConversationID: conv, Minutes: 30}
+	// Too early: rescheduled, nothing emitted.
+	if fired, err := FireInactivity(ctx, e.db, p, time.Now()); err != nil || fired {
+		t.Fatalf("early fire: %v %v", fired, err)
+	}
+	later := last.Add(31 * time.Minute)
+	for i := 0; i < 2; i++ {
+		fired, err := FireInactivity(ctx, e.db, p, later)
+		if err != nil || fired != (i == 0) {
+			t.Fatalf("fire %d: %v %v", i, fired, err)
+		}
+	}
+	step(t, e.service())
+	got := rc.got()
+	if len(got) != 1 || got[0].header.Get("X-Webhook-Event") != parley.EventConversationInactive {
+		t.Fatalf("inactive deliveries: %d", len(got))
+	}
+	var body struct {
+		Conversation map[string]any `json:"conversation"`
+		Since        map[string]any `json:"since_message"`
+		Inactivity   map[string]any `json:"inactivity"`
+		PhoneNumber  string         `json:"phone_number_id"`
+	}
+	if err := json.Unmarshal(got[0].body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Conversation["id"] != conv || body.Conversation["status"] != "active" || body.Since["id"] != msg ||
+		body.Since["whatsapp_message_id"] != "wamid.X" || body.Since["direction"] != "inbound" || body.Inactivity["minutes"] != 30.0 || body.PhoneNumber == "" {
+		t.Fatalf("payload: %s", got[0].body)
+	}
+}
