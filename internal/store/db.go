@@ -37,6 +37,14 @@ type DB struct {
 	Engine string
 	w      *sql.DB // writes (SQLite: exactly one connection)
 	r      *sql.DB // reads (SQLite: several connections; PostgreSQL: same as w)
+
+	// SQLite only: prepared statements per pool. The modernc driver would
+	// otherwise parse and plan every statement on every call; pgx caches
+	// prepared statements per connection by itself.
+	wStmts, rStmts *stmtCache
+
+	group     chan *groupReq // SQLite only: transactions waiting for a group commit
+	groupOnce sync.Once
 }
 
 // Open connects to the database named by databaseURL: empty means a SQLite
@@ -121,7 +129,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(0)
-	return &DB{Engine: SQLite, w: w, r: r}, nil
+	return &DB{Engine: SQLite, w: w, r: r, wStmts: &stmtCache{db: w}, rStmts: &stmtCache{db: r}}, nil
 }
 
 func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
@@ -141,6 +149,16 @@ func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	for _, c := range []*stmtCache{db.wStmts, db.rStmts} {
+		if c != nil {
+			c.m.Range(func(_, v any) bool {
+				if st, ok := v.(*sql.Stmt); ok {
+					st.Close()
+				}
+				return true
+			})
+		}
+	}
 	err := db.w.Close()
 	if db.r != db.w {
 		if rerr := db.r.Close(); err == nil {
@@ -157,11 +175,11 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // Read returns a query runner on the read pool.
-func (db *DB) Read() *Conn { return &Conn{q: db.r, pg: db.Engine == Postgres} }
+func (db *DB) Read() *Conn { return &Conn{q: db.r, pg: db.Engine == Postgres, stmts: db.rStmts} }
 
 // Write returns a query runner on the write pool, for single statements
 // outside a transaction.
-func (db *DB) Write() *Conn { return &Conn{q: db.w, pg: db.Engine == Postgres} }
+func (db *DB) Write() *Conn { return &Conn{q: db.w, pg: db.Engine == Postgres, stmts: db.wStmts} }
 
 // Tx runs fn in a transaction, committing when fn returns nil.
 func (db *DB) Tx(ctx context.Context, fn func(tx *Conn) error) error {
@@ -169,7 +187,7 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *Conn) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	c := &Conn{q: tx, pg: db.Engine == Postgres, tx: true}
+	c := &Conn{q: tx, pg: db.Engine == Postgres, tx: true, stmts: db.wStmts, sqlTx: tx}
 	if err := fn(c); err != nil {
 		_ = tx.Rollback()
 		return err
@@ -180,6 +198,127 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *Conn) error) error {
 	return nil
 }
 
+// TxGroup runs fn in a transaction like Tx, but on SQLite it may share the
+// transaction (and its commit) with other TxGroup calls running at the same
+// time: each fn runs inside its own SAVEPOINT, so an fn that fails is rolled
+// back alone and only its caller sees the error. Under load this turns many
+// small commits into few larger ones. On PostgreSQL it is Tx. fn must not
+// have effects outside the database that assume its commit (wake workers
+// after TxGroup returns, not inside fn).
+func (db *DB) TxGroup(ctx context.Context, fn func(tx *Conn) error) error {
+	if db.Engine != SQLite {
+		return db.Tx(ctx, fn)
+	}
+	db.groupOnce.Do(func() {
+		db.group = make(chan *groupReq, 1024)
+		go db.groupLoop()
+	})
+	req := &groupReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.group <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-req.done
+}
+
+type groupReq struct {
+	ctx  context.Context
+	fn   func(tx *Conn) error
+	done chan error
+}
+
+// maxGroup bounds how many transactions share one commit, so one group's
+// latency stays small.
+const maxGroup = 128
+
+func (db *DB) groupLoop() {
+	for first := range db.group {
+		reqs := []*groupReq{first}
+	drain:
+		for len(reqs) < maxGroup {
+			select {
+			case r := <-db.group:
+				reqs = append(reqs, r)
+			default:
+				break drain
+			}
+		}
+		db.runGroup(reqs)
+	}
+}
+
+func (db *DB) runGroup(reqs []*groupReq) {
+	results := make([]error, len(reqs))
+	err := db.Tx(context.Background(), func(tx *Conn) error {
+		for i, r := range reqs {
+			if err := r.ctx.Err(); err != nil {
+				results[i] = err
+				continue
+			}
+			if _, err := tx.Exec(r.ctx, "SAVEPOINT g"); err != nil {
+				return err
+			}
+			if err := safeCall(r.fn, tx); err != nil {
+				results[i] = err
+				if _, rerr := tx.Exec(context.Background(), "ROLLBACK TO SAVEPOINT g"); rerr != nil {
+					return rerr
+				}
+			}
+			if _, err := tx.Exec(context.Background(), "RELEASE SAVEPOINT g"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for i, r := range reqs {
+		if err != nil && results[i] == nil {
+			results[i] = err
+		}
+		r.done <- results[i]
+	}
+}
+
+func safeCall(fn func(tx *Conn) error, tx *Conn) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: panic in transaction: %v", p)
+		}
+	}()
+	return fn(tx)
+}
+
+// stmtCache holds prepared statements of one pool, by query text.
+type stmtCache struct {
+	db *sql.DB
+	m  sync.Map // string -> *sql.Stmt, or preparing while being prepared
+}
+
+// preparing marks a statement being prepared in the background.
+type preparing struct{}
+
+// lookup returns the cached statement for q. When there is none it starts
+// preparing one in the background and reports false: the caller runs the
+// query unprepared this time. Preparing in the background matters on the
+// SQLite writer, whose only connection may be held by the caller's own
+// transaction.
+func (c *stmtCache) lookup(q string) (*sql.Stmt, bool) {
+	v, loaded := c.m.LoadOrStore(q, preparing{})
+	if loaded {
+		st, ok := v.(*sql.Stmt)
+		return st, ok
+	}
+	go func() {
+		st, err := c.db.PrepareContext(context.Background(), q)
+		if err != nil {
+			c.m.Delete(q) // not preparable (rare); try again next time
+			return
+		}
+		c.m.Store(q, st)
+	}()
+	return nil, false
+}
+
 type sqlRunner interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -188,9 +327,27 @@ type sqlRunner interface {
 
 // Conn runs queries written with '?' placeholders on either engine.
 type Conn struct {
-	q  sqlRunner
-	pg bool
-	tx bool
+	q     sqlRunner
+	pg    bool
+	tx    bool
+	stmts *stmtCache // nil: no statement cache (PostgreSQL)
+	sqlTx *sql.Tx
+}
+
+// stmt returns the cached prepared statement for q, bound to the
+// transaction when c is one; ok is false when there is no cache.
+func (c *Conn) stmt(ctx context.Context, q string) (*sql.Stmt, bool) {
+	if c.stmts == nil {
+		return nil, false
+	}
+	st, ok := c.stmts.lookup(q)
+	if !ok {
+		return nil, false
+	}
+	if c.sqlTx != nil {
+		return c.sqlTx.StmtContext(ctx, st), true
+	}
+	return st, true
 }
 
 // Postgres reports whether the connection is to PostgreSQL.
@@ -201,16 +358,25 @@ func (c *Conn) InTx() bool { return c.tx }
 
 // Exec runs a statement.
 func (c *Conn) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st, ok := c.stmt(ctx, query); ok {
+		return st.ExecContext(ctx, args...)
+	}
 	return c.q.ExecContext(ctx, c.rebind(query), args...)
 }
 
 // Query runs a query returning rows.
 func (c *Conn) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st, ok := c.stmt(ctx, query); ok {
+		return st.QueryContext(ctx, args...)
+	}
 	return c.q.QueryContext(ctx, c.rebind(query), args...)
 }
 
 // QueryRow runs a query returning at most one row.
 func (c *Conn) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st, ok := c.stmt(ctx, query); ok {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return c.q.QueryRowContext(ctx, c.rebind(query), args...)
 }
 

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/parleyhq/parley"
@@ -79,5 +81,51 @@ func TestCustomersAreScopedAndFiltered(t *testing.T) {
 	}
 	if _, err := store.GetCustomer(ctx, db.Read(), p2.ID, got[0].ID); !parley.IsNotFound(err) {
 		t.Fatalf("other project's customer: err=%v, want not found", err)
+	}
+}
+
+func TestTxGroupIsolatesFailures(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t)
+	p, err := store.CreateProject(ctx, db.Write(), "group", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 60
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs <- db.TxGroup(ctx, func(tx *store.Conn) error {
+				c := &parley.Customer{ProjectID: p.ID, Name: fmt.Sprintf("c%d", i)}
+				if err := store.CreateCustomer(ctx, tx, c); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return parley.Invalid("boom") // rolled back alone
+				}
+				return nil
+			})
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if err != nil {
+			if parley.ErrorCode(err) != parley.EINVALID {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			failed++
+		}
+	}
+	_, total, err := store.ListCustomers(ctx, db.Read(), p.ID, store.CustomerFilter{}, parley.Page{Page: 1, PerPage: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed != n/3 || total != n-n/3 {
+		t.Fatalf("failed=%d stored=%d, want %d and %d", failed, total, n/3, n-n/3)
 	}
 }
