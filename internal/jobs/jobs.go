@@ -55,6 +55,15 @@ func (r retryAfter) Unwrap() error { return r.err }
 // RetryAfter asks for the next attempt after d.
 func RetryAfter(d time.Duration, err error) error { return retryAfter{err, d} }
 
+type snooze struct{ d time.Duration }
+
+func (s snooze) Error() string { return "snoozed" }
+
+// Snooze puts the job back to run after d without counting the run as an
+// attempt: the job is waiting for something (such as an earlier message of
+// the same conversation), not failing.
+func Snooze(d time.Duration) error { return snooze{d} }
+
 // Options for Enqueue.
 type Options struct {
 	RunAt       time.Time
@@ -228,6 +237,12 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 		if derr != nil {
 			r.log.Warn("jobs: complete failed", slog.String("job", j.ID), slog.String("error", derr.Error()))
 		}
+		return
+	}
+	var sn snooze
+	if errors.As(err, &sn) {
+		_, _ = r.db.Write().Exec(fctx, `UPDATE jobs SET run_at = ?, attempts = attempts - 1, locked_by = NULL, locked_until = NULL WHERE id = ? AND locked_by = ?`,
+			time.Now().Add(sn.d).UnixMicro(), j.ID, r.id)
 		return
 	}
 	var p permanent

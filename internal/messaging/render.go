@@ -1,0 +1,184 @@
+package messaging
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/parleyhq/parley"
+)
+
+// conversationJSON is Kapso's WhatsappConversation.
+type conversationJSON struct {
+	ID               string    `json:"id"`
+	PhoneNumber      string    `json:"phone_number"`
+	Status           string    `json:"status"`
+	LastActiveAt     time.Time `json:"last_active_at"`
+	ContactName      *string   `json:"contact_name"`
+	WhatsAppConfigID string    `json:"whatsapp_config_id"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+func renderConversation(c *parley.Conversation) conversationJSON {
+	return conversationJSON{ID: c.ID, PhoneNumber: parley.DisplayPhone(c.PhoneNumber), Status: c.Status, LastActiveAt: c.LastActiveAt,
+		ContactName: c.ContactName, WhatsAppConfigID: c.ConfigID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+// messageJSON is Kapso's WhatsappMessage.
+type messageJSON struct {
+	ID                string            `json:"id"`
+	PhoneNumber       string            `json:"phone_number"`
+	MessageType       string            `json:"message_type"`
+	Content           *string           `json:"content"`
+	Direction         string            `json:"direction"`
+	Status            string            `json:"status"`
+	ProcessingStatus  string            `json:"processing_status"`
+	WhatsAppMessageID *string           `json:"whatsapp_message_id"`
+	Metadata          parley.JSONObject `json:"metadata"`
+	MediaURL          *string           `json:"media_url"`
+	MessageTypeData   map[string]any    `json:"message_type_data"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+}
+
+// mediaURL is where a message's media can be fetched: Parley's media route
+// for media Parley stores (or will store: inbound media is downloaded by the
+// fetch_media job), else the external link it was sent from, else nil.
+func mediaURL(publicURL string, m *parley.Message) *string {
+	if m.MediaPath != nil || (m.Direction == parley.DirectionInbound && m.MediaID != nil) {
+		u := publicURL + "/api/v1/whatsapp_messages/" + m.ID + "/media"
+		return &u
+	}
+	return m.MediaURLExternal
+}
+
+func (s *service) renderMessage(m *parley.Message) messageJSON {
+	return messageJSON{ID: m.ID, PhoneNumber: parley.DisplayPhone(m.PhoneNumber), MessageType: m.MessageType, Content: m.Content,
+		Direction: m.Direction, Status: m.Status, ProcessingStatus: m.ProcessingStatus, WhatsAppMessageID: m.WhatsAppMessageID,
+		Metadata: m.Metadata, MediaURL: mediaURL(s.api.Config.PublicURL, m), MessageTypeData: m.MessageTypeData,
+		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+}
+
+// ---- webhook event payloads (semantics §2.11, appendix C) ----
+
+func timePtrJSON(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// v2Conversation is the conversation object of v2 payloads.
+func v2Conversation(c *parley.Conversation, cfg *parley.WhatsAppConfig) map[string]any {
+	meta := c.Metadata
+	if meta == nil {
+		meta = parley.JSONObject{}
+	}
+	return map[string]any{
+		"id": c.ID, "phone_number": parley.DisplayPhone(c.PhoneNumber), "status": c.Status,
+		"last_active_at": rfc(c.LastActiveAt), "created_at": rfc(c.CreatedAt), "updated_at": rfc(c.UpdatedAt),
+		"metadata": meta, "phone_number_id": cfg.PhoneNumberID,
+		"kapso": map[string]any{
+			"contact_name": c.ContactName, "messages_count": c.MessagesCount, "last_message_id": c.LastMessageID,
+			"last_message_type": c.LastMessageType, "last_message_timestamp": timePtrJSON(c.LastMessageAt),
+			"last_message_text": c.LastMessageText, "last_inbound_at": timePtrJSON(c.LastInboundAt),
+			"last_outbound_at": timePtrJSON(c.LastOutboundAt),
+		},
+	}
+}
+
+// v1Conversation is the conversation object of v1 payloads.
+func v1Conversation(c *parley.Conversation) map[string]any {
+	return map[string]any{
+		"id": c.ID, "phone_number": parley.DisplayPhone(c.PhoneNumber), "status": c.Status, "whatsapp_config_id": c.ConfigID,
+		"contact_name": c.ContactName, "last_active_at": rfc(c.LastActiveAt), "created_at": rfc(c.CreatedAt), "updated_at": rfc(c.UpdatedAt),
+	}
+}
+
+func v1Config(cfg *parley.WhatsAppConfig) map[string]any {
+	return map[string]any{"id": cfg.ID, "name": cfg.Name, "phone_number_id": cfg.PhoneNumberID, "display_phone_number": cfg.DisplayPhoneNumber}
+}
+
+// v2Message is the Meta-style message object with Kapso's "kapso" block.
+func (s *service) v2Message(m *parley.Message) map[string]any {
+	out := map[string]any{}
+	if len(m.MetaPayload) > 0 {
+		_ = json.Unmarshal(m.MetaPayload, &out)
+		if out == nil {
+			out = map[string]any{}
+		}
+	}
+	if m.Direction == parley.DirectionOutbound {
+		// The stored payload is the Graph request; keep its type object.
+		delete(out, "messaging_product")
+		delete(out, "recipient_type")
+		if _, ok := out["timestamp"]; !ok {
+			at := m.CreatedAt
+			if m.SentAt != nil {
+				at = *m.SentAt
+			}
+			out["timestamp"] = strconv.FormatInt(at.Unix(), 10)
+		}
+		if m.Origin == "cloud_api" {
+			out["to"] = m.PhoneNumber
+		}
+	}
+	if m.WhatsAppMessageID != nil {
+		out["id"] = *m.WhatsAppMessageID
+	} else if _, ok := out["id"]; !ok {
+		out["id"] = m.ID
+	}
+	if _, ok := out["type"]; !ok {
+		out["type"] = m.MessageType
+	}
+	processing := m.ProcessingStatus
+	if m.Direction == parley.DirectionOutbound && processing == parley.ProcessingProcessed {
+		processing = "completed" // v2 webhooks say "completed" for outbound
+	}
+	statuses := m.Statuses
+	if statuses == nil {
+		statuses = []json.RawMessage{}
+	}
+	k := map[string]any{
+		"id": m.ID, "direction": m.Direction, "status": m.Status, "processing_status": processing, "origin": m.Origin,
+		"has_media": m.HasMedia(), "content": m.Content, "message_type_data": m.MessageTypeData, "statuses": statuses,
+		"whatsapp_conversation_id": m.ConversationID, "phone_number": parley.DisplayPhone(m.PhoneNumber),
+	}
+	if u := mediaURL(s.api.Config.PublicURL, m); u != nil {
+		k["media_url"] = *u
+	}
+	out["kapso"] = k
+	return out
+}
+
+// v1Message is the flat message object of v1 payloads.
+func (s *service) v1Message(m *parley.Message) map[string]any {
+	meta := m.Metadata
+	if meta == nil {
+		meta = parley.JSONObject{}
+	}
+	return map[string]any{
+		"id": m.ID, "whatsapp_message_id": m.WhatsAppMessageID, "content": m.Content, "message_type": m.MessageType,
+		"direction": m.Direction, "status": m.Status, "origin": m.Origin, "has_media": m.HasMedia(), "created_at": rfc(m.CreatedAt),
+		"phone_number": parley.DisplayPhone(m.PhoneNumber), "metadata": meta, "media_url": mediaURL(s.api.Config.PublicURL, m),
+		"message_type_data": m.MessageTypeData,
+	}
+}
+
+// messagePayloads returns the v2 and v1 payloads of a message event.
+func (s *service) messagePayloads(m *parley.Message, c *parley.Conversation, cfg *parley.WhatsAppConfig, isNew bool) (map[string]any, map[string]any) {
+	v2 := map[string]any{"message": s.v2Message(m), "conversation": v2Conversation(c, cfg), "is_new_conversation": isNew,
+		"phone_number_id": cfg.PhoneNumberID}
+	v1 := map[string]any{"message": s.v1Message(m), "conversation": v1Conversation(c), "whatsapp_config": v1Config(cfg),
+		"is_new_conversation": isNew}
+	return v2, v1
+}
+
+// conversationPayloads returns the v2 and v1 payloads of a conversation event.
+func conversationPayloads(c *parley.Conversation, cfg *parley.WhatsAppConfig) (map[string]any, map[string]any) {
+	return map[string]any{"conversation": v2Conversation(c, cfg), "phone_number_id": cfg.PhoneNumberID},
+		map[string]any{"conversation": v1Conversation(c), "whatsapp_config": v1Config(cfg)}
+}
