@@ -21,9 +21,13 @@ import (
 	"github.com/parleyhq/parley/internal/contacts"
 	"github.com/parleyhq/parley/internal/delivery"
 	"github.com/parleyhq/parley/internal/jobs"
+	"github.com/parleyhq/parley/internal/media"
+	"github.com/parleyhq/parley/internal/messaging"
 	"github.com/parleyhq/parley/internal/platform"
+	"github.com/parleyhq/parley/internal/sandbox"
 	"github.com/parleyhq/parley/internal/secrets"
 	"github.com/parleyhq/parley/internal/store"
+	"github.com/parleyhq/parley/internal/templates"
 	"github.com/parleyhq/parley/internal/whatsapp"
 )
 
@@ -122,13 +126,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	}
 	a.Jobs = jobs.NewRunner(db, log)
 	a.Delivery = delivery.New(db, box, log, cfg)
-	delivery.RegisterJobs(a.Jobs, db, a.Delivery.Wake)
 	graph := &whatsapp.Client{BaseURL: cfg.MetaGraphURL, Version: cfg.MetaGraphVersion, MessagesPerSecond: float64(cfg.SendRatePerSec)}
 	a.API = BuildAPI(api.Deps{
 		DB: db, Box: box, Log: log, Config: cfg,
 		Hooks: api.Hooks{JobsEnqueued: a.Jobs.Wake, EventsWritten: a.Delivery.Wake},
 		Graph: func(*parley.WhatsAppConfig) *whatsapp.Client { return graph },
 	})
+	RegisterJobs(a.Jobs, a.API, a.Delivery)
 	return a, nil
 }
 
@@ -183,6 +187,23 @@ func BuildAPI(d api.Deps) *api.Server {
 	s := api.New(d)
 	platform.Register(s)
 	contacts.Register(s)
+	templates.Register(s)
+	sandbox.Register(s)
+	media.Register(s)
+	messaging.Register(s, messaging.Options{
+		OnTemplateStatus: templates.ApplyStatusUpdate,
+		OnCall:           contacts.RecordCall,
+		OnCallPermission: messaging.CallPermissionReply(contacts.RecordCallPermission),
+	})
 	delivery.Register(s)
 	return s
+}
+
+// RegisterJobs registers every area's job handlers on r.
+func RegisterJobs(r *jobs.Runner, s *api.Server, d *delivery.Service) {
+	messaging.RegisterJobs(r, s)
+	templates.RegisterJobs(r, s)
+	sandbox.RegisterJobs(r, s)
+	media.RegisterJobs(r, s)
+	delivery.RegisterJobs(r, s.DB, d.Wake)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/parleyhq/parley/internal/platform"
 	"github.com/parleyhq/parley/internal/store"
 )
 
@@ -50,8 +51,24 @@ func (a *App) bootstrap(ctx context.Context) error {
 	})
 }
 
-// bootstrapSandbox creates the first sandbox config (filled in by the
-// sandbox package).
+// bootstrapSandbox gives the new project a sandbox config (unless
+// PARLEY_SANDBOX=false) and prints its id and phone number next to the API
+// key, so the README's first command has a working number to talk to.
 func (a *App) bootstrapSandbox(ctx context.Context, tx *store.Conn, projectID string) error {
+	if !a.Config.Sandbox {
+		return nil
+	}
+	cfg, err := platform.CreateSandboxConfig(ctx, tx, a.Box, projectID, "Sandbox")
+	if err != nil {
+		return fmt.Errorf("bootstrap sandbox config: %w", err)
+	}
+	phone := cfg.PhoneNumberID
+	if cfg.DisplayPhoneNumber != nil {
+		phone = *cfg.DisplayPhoneNumber
+	}
+	a.Log.Info("created sandbox config", slog.String("whatsapp_config_id", cfg.ID), slog.String("phone_number", phone))
+	fmt.Fprintf(a.Out, "  Sandbox WhatsApp config %s, phone number %s (phone_number_id %s).\n"+
+		"  Simulate a customer: parley sandbox send --config %s --from 5491100000000 --text hola\n\n",
+		cfg.ID, phone, cfg.PhoneNumberID, cfg.ID)
 	return nil
 }

@@ -1,0 +1,338 @@
+// Command parley-bench-inbound measures Parley's inbound path: it starts
+// Parley in-process on a loopback HTTP server (SQLite in a temporary
+// directory by default, or the PostgreSQL database given), creates a
+// production config with a known app secret, and has N concurrent clients
+// POST signed Meta webhooks to /webhooks/whatsapp as fast as Parley
+// acknowledges them: single-message webhooks and, optionally, batches of
+// status updates. It reports acknowledged webhooks per second, what was
+// stored per second, and acknowledgement latency (p50, p90, p99, max).
+//
+//	go run ./cmd/parley-bench-inbound -clients 32 -duration 10s
+//	go run ./cmd/parley-bench-inbound -database-url postgres://… -cpuprofile cpu.out
+//	go tool pprof -top cpu.out
+package main
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	neturl "net/url"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/internal/app"
+	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/store"
+	"github.com/parleyhq/parley/internal/whatsapp"
+)
+
+type options struct {
+	databaseURL  string
+	clients      int
+	duration     time.Duration
+	count        int
+	statusRatio  float64
+	statusBatch  int
+	customers    int
+	globalSecret bool
+	cpuProfile   string
+	logLevel     string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.databaseURL, "database-url", "", "postgres:// URL; empty = SQLite in a temporary directory")
+	flag.IntVar(&o.clients, "clients", 32, "concurrent HTTP clients")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send")
+	flag.IntVar(&o.count, "count", 0, "stop after this many webhooks (0 = only -duration)")
+	flag.Float64Var(&o.statusRatio, "status-ratio", 0.2, "fraction of webhooks that are status batches")
+	flag.IntVar(&o.statusBatch, "status-batch", 10, "statuses per status webhook")
+	flag.IntVar(&o.customers, "customers", 2000, "distinct customer phone numbers")
+	flag.BoolVar(&o.globalSecret, "global-secret", false, "sign with PARLEY_META_APP_SECRET instead of the config's app secret")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (server included) to this file")
+	flag.StringVar(&o.logLevel, "log-level", "error", "Parley's log level")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "parley-bench-inbound:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	if o.clients < 1 || o.customers < 1 || o.statusBatch < 1 {
+		return errors.New("-clients, -customers and -status-batch must be positive")
+	}
+	dir, err := os.MkdirTemp("", "parley-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	dbURL := o.databaseURL
+	if strings.HasPrefix(dbURL, "postgres://") || strings.HasPrefix(dbURL, "postgresql://") {
+		var drop func()
+		if dbURL, drop, err = privateSchema(ctx, dbURL); err != nil {
+			return err
+		}
+		defer drop()
+	}
+	const secret = "bench-app-secret-0123456789"
+	cfg := config.Defaults()
+	cfg.DataDir, cfg.DatabaseURL, cfg.LogLevel = dir, dbURL, o.logLevel
+	cfg.RateLimitPerMinute, cfg.Sandbox, cfg.Addr = 0, false, "127.0.0.1:0"
+	cfg.PublicURL = "http://127.0.0.1"
+	if o.globalSecret {
+		cfg.MetaAppSecret = secret
+	}
+	log := app.NewLogger(cfg, os.Stderr)
+	a, err := app.New(ctx, cfg, log, io.Discard)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	sctx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(sctx, ln) }()
+	defer func() { stopServer(); <-served }()
+
+	pcfg, err := benchConfig(ctx, a, secret)
+	if err != nil {
+		return err
+	}
+	url := "http://" + ln.Addr().String() + "/webhooks/whatsapp"
+	fmt.Fprintf(out, "parley-bench-inbound: %s store, %d clients, %s, %.0f%% status batches of %d, GOMAXPROCS=%d\n",
+		a.DB.Engine, o.clients, o.duration, o.statusRatio*100, o.statusBatch, runtime.GOMAXPROCS(0))
+
+	before, err := counts(ctx, a.DB)
+	if err != nil {
+		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res := load(ctx, o, url, []byte(secret), pcfg)
+	elapsed := res.elapsed
+	pprof.StopCPUProfile()
+
+	after, err := counts(ctx, a.DB)
+	if err != nil {
+		return err
+	}
+	lat := res.latencies
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
+	}
+	secs := elapsed.Seconds()
+	stored := (after.messages - before.messages) + (after.statuses - before.statuses)
+	fmt.Fprintf(out, "sent %d webhooks in %.2fs: %d acknowledged (2xx), %d failed\n", res.sent, secs, res.ok, res.failed)
+	fmt.Fprintf(out, "acknowledged: %.0f webhooks/s (%d message webhooks, %d status batches)\n", float64(res.ok)/secs, res.messages, res.statusBatches)
+	fmt.Fprintf(out, "stored:       %.0f webhooks/s (%d messages, %d statuses recorded)\n",
+		float64(int64(after.messages-before.messages)+res.statusBatches)/secs, after.messages-before.messages, after.statuses-before.statuses)
+	fmt.Fprintf(out, "              %.0f rows/s (messages + statuses)\n", float64(stored)/secs)
+	fmt.Fprintf(out, "ack latency:  p50 %s  p90 %s  p99 %s  max %s\n", round(pct(0.50)), round(pct(0.90)), round(pct(0.99)), round(pct(1)))
+	if res.firstError != "" {
+		fmt.Fprintf(out, "first error:  %s\n", res.firstError)
+	}
+	return nil
+}
+
+// privateSchema creates a throw-away schema on the PostgreSQL server and
+// returns a URL whose search_path selects it, so a benchmark never touches
+// the database's existing tables; drop removes it.
+func privateSchema(ctx context.Context, base string) (string, func(), error) {
+	admin, err := store.Open(ctx, base, "")
+	if err != nil {
+		return "", nil, err
+	}
+	b := make([]byte, 6)
+	_, _ = crand.Read(b)
+	schema := "parley_bench_" + hex.EncodeToString(b)
+	if _, err := admin.Write().Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	drop := func() {
+		_, _ = admin.Write().Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
+		admin.Close()
+	}
+	u, err := neturl.Parse(base)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), drop, nil
+}
+
+func round(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+
+// benchConfig creates the production config the webhooks are for.
+func benchConfig(ctx context.Context, a *app.App, secret string) (*parley.WhatsAppConfig, error) {
+	ps, err := store.ListProjects(ctx, a.DB.Read())
+	if err != nil || len(ps) == 0 {
+		return nil, fmt.Errorf("no project after bootstrap: %v", err)
+	}
+	enc, err := a.Box.Encrypt(secret)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := a.Box.Encrypt("bench-token")
+	if err != nil {
+		return nil, err
+	}
+	waba, display := "102290129340398", "15550783881"
+	cfg := &parley.WhatsAppConfig{ProjectID: ps[0].ID, Name: "Bench", Kind: parley.KindProduction,
+		PhoneNumberID: "1065" + strconv.FormatInt(time.Now().UnixNano()%1e11, 10), BusinessAccountID: &waba,
+		DisplayPhoneNumberNormalized: &display, AppSecretEnc: enc, AccessTokenEnc: tok, InboundProcessingEnabled: true}
+	if err := store.CreateConfig(ctx, a.DB.Write(), cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+type rowCounts struct{ messages, statuses int }
+
+// counts reads what the inbound path stored: messages, and statuses (kept on
+// their message, or parked in pending_statuses when the wamid is unknown).
+func counts(ctx context.Context, db *store.DB) (rowCounts, error) {
+	var c rowCounts
+	if err := db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM messages`).Scan(&c.messages); err != nil {
+		return c, err
+	}
+	if err := db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM pending_statuses`).Scan(&c.statuses); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+type result struct {
+	sent, ok, failed        int64
+	messages, statusBatches int64
+	latencies               []time.Duration
+	elapsed                 time.Duration
+	firstError              string
+}
+
+// load runs the clients until the duration or count is reached.
+func load(ctx context.Context, o options, url string, secret []byte, cfg *parley.WhatsAppConfig) *result {
+	tr := &http.Transport{MaxIdleConns: o.clients * 2, MaxIdleConnsPerHost: o.clients * 2, IdleConnTimeout: time.Minute}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, o.duration)
+	defer cancel()
+	var seq, sent, ok, failed, msgs, batches atomic.Int64
+	var errOnce sync.Once
+	res := &result{}
+	lats := make([][]time.Duration, o.clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < o.clients; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))
+			for ctx.Err() == nil {
+				n := seq.Add(1)
+				if o.count > 0 && n > int64(o.count) {
+					return
+				}
+				isStatus := rng.Float64() < o.statusRatio
+				body := buildBody(cfg, n, rng, o, isStatus)
+				req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, url, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set(whatsapp.SignatureHeader, whatsapp.Sign(secret, body))
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				d := time.Since(t0)
+				sent.Add(1)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode/100 != 2 {
+					failed.Add(1)
+					errOnce.Do(func() {
+						if err != nil {
+							res.firstError = err.Error()
+						} else {
+							res.firstError = "HTTP " + resp.Status
+						}
+					})
+					continue
+				}
+				ok.Add(1)
+				if isStatus {
+					batches.Add(1)
+				} else {
+					msgs.Add(1)
+				}
+				lats[i] = append(lats[i], d)
+			}
+		}(i)
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.sent, res.ok, res.failed, res.messages, res.statusBatches = sent.Load(), ok.Load(), failed.Load(), msgs.Load(), batches.Load()
+	for _, l := range lats {
+		res.latencies = append(res.latencies, l...)
+	}
+	return res
+}
+
+// buildBody returns a Meta webhook: one text message from one of the
+// customers, or a batch of statuses for outbound messages Parley does not
+// know (they are parked as pending statuses, a realistic write).
+func buildBody(cfg *parley.WhatsAppConfig, n int64, rng *rand.Rand, o options, status bool) []byte {
+	waba, display := *cfg.BusinessAccountID, *cfg.DisplayPhoneNumberNormalized
+	from := strconv.Itoa(5491100000000 + rng.IntN(o.customers))
+	now := time.Now()
+	if !status {
+		msg := whatsapp.NewTextMessage(from, "wamid.bench"+strconv.FormatInt(n, 10)+"."+strconv.FormatInt(now.UnixNano(), 36), now, "hello from the benchmark")
+		b, _ := whatsapp.BuildMessageWebhook(waba, cfg.PhoneNumberID, display, whatsapp.Contact{WaID: from, ProfileName: "Bench " + from[len(from)-4:]}, msg)
+		return b
+	}
+	statuses := make([]any, o.statusBatch)
+	for i := range statuses {
+		id := "wamid.out" + strconv.FormatInt(n, 10) + "." + strconv.Itoa(i) + "." + strconv.FormatInt(now.UnixNano(), 36)
+		statuses[i] = whatsapp.NewStatus(id, []string{"sent", "delivered", "read"}[rng.IntN(3)], from, now)
+	}
+	value := map[string]any{"messaging_product": "whatsapp",
+		"metadata": map[string]any{"display_phone_number": display, "phone_number_id": cfg.PhoneNumberID}, "statuses": statuses}
+	b, _ := whatsapp.BuildWebhook(waba, whatsapp.FieldMessages, value)
+	return b
+}
