@@ -24,6 +24,7 @@ import (
 	"github.com/parleyhq/parley/internal/media"
 	"github.com/parleyhq/parley/internal/messaging"
 	"github.com/parleyhq/parley/internal/platform"
+	"github.com/parleyhq/parley/internal/retention"
 	"github.com/parleyhq/parley/internal/sandbox"
 	"github.com/parleyhq/parley/internal/secrets"
 	"github.com/parleyhq/parley/internal/store"
@@ -133,6 +134,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Graph: func(*parley.WhatsAppConfig) *whatsapp.Client { return graph },
 	})
 	RegisterJobs(a.Jobs, a.API, a.Delivery)
+	if err := retention.Register(ctx, a.Jobs, db, log, retention.DefaultPolicy); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
