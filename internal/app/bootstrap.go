@@ -68,7 +68,9 @@ func (a *App) bootstrapSandbox(ctx context.Context, tx *store.Conn, projectID st
 	}
 	a.Log.Info("created sandbox config", slog.String("whatsapp_config_id", cfg.ID), slog.String("phone_number", phone))
 	fmt.Fprintf(a.Out, "  Sandbox WhatsApp config %s, phone number %s (phone_number_id %s).\n"+
-		"  Simulate a customer: parley sandbox send --config %s --from 5491100000000 --text hola\n\n",
-		cfg.ID, phone, cfg.PhoneNumberID, cfg.ID)
+		"  Play a customer writing to it:\n"+
+		"    curl -X POST %s/api/v1/whatsapp_configs/%s/sandbox_messages -H 'X-API-Key: <key>' \\\n"+
+		"      -d '{\"from\": \"5491100000000\", \"profile_name\": \"Ana\", \"type\": \"text\", \"text\": {\"body\": \"hola\"}}'\n\n",
+		cfg.ID, phone, cfg.PhoneNumberID, a.Config.PublicURL, cfg.ID)
 	return nil
 }
