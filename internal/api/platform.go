@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/store"
@@ -16,6 +17,29 @@ func (s *Server) routesPlatform() {
 	s.Handle("PATCH /customers/{id}", s.updateCustomer)
 	s.Handle("PUT /customers/{id}", s.updateCustomer)
 	s.Handle("DELETE /customers/{id}", s.deleteCustomer)
+}
+
+// customerView is a customer as the API renders it (Kapso's Customer):
+// external_customer_id, which the schema does not allow to be null, is
+// omitted when unset.
+type customerView struct {
+	ID                 string    `json:"id"`
+	Name               string    `json:"name"`
+	ExternalCustomerID *string   `json:"external_customer_id,omitempty"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
+}
+
+func renderCustomer(c *parley.Customer) customerView {
+	return customerView{ID: c.ID, Name: c.Name, ExternalCustomerID: c.ExternalCustomerID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+func renderCustomers(cs []*parley.Customer) []customerView {
+	out := make([]customerView, len(cs))
+	for i, c := range cs {
+		out[i] = renderCustomer(c)
+	}
+	return out
 }
 
 // getProject returns the key's own project; any other id is a 404.
@@ -46,7 +70,7 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, a *Auth) 
 	if err != nil {
 		return err
 	}
-	WriteList(w, items, p, total)
+	WriteList(w, renderCustomers(items), p, total)
 	return nil
 }
 
@@ -59,7 +83,7 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, a *Auth) er
 	if err != nil {
 		return err
 	}
-	WriteData(w, http.StatusOK, c)
+	WriteData(w, http.StatusOK, renderCustomer(c))
 	return nil
 }
 
@@ -105,7 +129,7 @@ func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request, a *Auth)
 	if err := store.CreateCustomer(r.Context(), s.DB.Write(), c); err != nil {
 		return err
 	}
-	WriteData(w, http.StatusCreated, c)
+	WriteData(w, http.StatusCreated, renderCustomer(c))
 	return nil
 }
 
@@ -133,7 +157,7 @@ func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, a *Auth)
 	if err != nil {
 		return err
 	}
-	WriteData(w, http.StatusOK, out)
+	WriteData(w, http.StatusOK, renderCustomer(out))
 	return nil
 }
 

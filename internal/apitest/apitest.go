@@ -1,6 +1,7 @@
 // Package apitest runs Parley's whole API on a fresh database for a test,
 // with a project and key (and a second project for tenancy checks), and
-// validates every response against Parley's OpenAPI document.
+// validates every response against Parley's OpenAPI document and, for Kapso's
+// operations, against Kapso's own documents (see Validate).
 package apitest
 
 import (
@@ -105,7 +106,7 @@ func (r *Resp) List() []map[string]any {
 
 // Do sends a request with the bundle's key. body may be nil, a string (sent
 // raw) or any value (sent as JSON). Every response is checked against
-// Parley's OpenAPI document by validate.
+// Parley's OpenAPI document and Kapso's by Validate.
 func (b *Bundle) Do(method, path string, body any) *Resp {
 	return b.DoKey(b.Key, method, path, body)
 }

@@ -64,6 +64,26 @@ func (h *handlers) resolve(r *http.Request, c *store.Conn, a *api.Auth) (*parley
 	return Resolve(r.Context(), c, a.ProjectID, r.PathValue("identifier"))
 }
 
+// contactView is a contact as the API renders it (Kapso's WhatsappContact):
+// profile_name, which the schema does not allow to be null, is omitted until
+// known.
+type contactView struct {
+	*parley.Contact
+	ProfileName *string `json:"profile_name,omitempty"`
+}
+
+func renderContact(ct *parley.Contact) contactView {
+	return contactView{Contact: ct, ProfileName: ct.ProfileName}
+}
+
+func renderContacts(cs []*parley.Contact) []contactView {
+	out := make([]contactView, len(cs))
+	for i, ct := range cs {
+		out[i] = renderContact(ct)
+	}
+	return out
+}
+
 func (h *handlers) listContacts(w http.ResponseWriter, r *http.Request, a *api.Auth) error {
 	var f ContactFilter
 	if v, ok := api.QParam(r, "customer_id_eq"); ok {
@@ -106,7 +126,7 @@ func (h *handlers) listContacts(w http.ResponseWriter, r *http.Request, a *api.A
 	if err != nil {
 		return err
 	}
-	api.WriteList(w, list, p, total)
+	api.WriteList(w, renderContacts(list), p, total)
 	return nil
 }
 
@@ -193,7 +213,7 @@ func (h *handlers) createContact(w http.ResponseWriter, r *http.Request, a *api.
 	if err != nil {
 		return err
 	}
-	api.WriteData(w, http.StatusCreated, ct)
+	api.WriteData(w, http.StatusCreated, renderContact(ct))
 	return nil
 }
 
@@ -202,7 +222,7 @@ func (h *handlers) getContact(w http.ResponseWriter, r *http.Request, a *api.Aut
 	if err != nil {
 		return err
 	}
-	api.WriteData(w, http.StatusOK, ct)
+	api.WriteData(w, http.StatusOK, renderContact(ct))
 	return nil
 }
 
@@ -237,7 +257,7 @@ func (h *handlers) updateContact(w http.ResponseWriter, r *http.Request, a *api.
 	if err != nil {
 		return err
 	}
-	api.WriteData(w, http.StatusOK, out)
+	api.WriteData(w, http.StatusOK, renderContact(out))
 	return nil
 }
 

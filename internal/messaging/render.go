@@ -8,13 +8,14 @@ import (
 	"github.com/parleyhq/parley"
 )
 
-// conversationJSON is Kapso's WhatsappConversation.
+// conversationJSON is Kapso's WhatsappConversation. contact_name, which the
+// schema does not allow to be null, is omitted when unknown.
 type conversationJSON struct {
 	ID               string    `json:"id"`
 	PhoneNumber      string    `json:"phone_number"`
 	Status           string    `json:"status"`
 	LastActiveAt     time.Time `json:"last_active_at"`
-	ContactName      *string   `json:"contact_name"`
+	ContactName      *string   `json:"contact_name,omitempty"`
 	WhatsAppConfigID string    `json:"whatsapp_config_id"`
 	CreatedAt        time.Time `json:"created_at"`
 	UpdatedAt        time.Time `json:"updated_at"`
@@ -25,19 +26,22 @@ func renderConversation(c *parley.Conversation) conversationJSON {
 		ContactName: c.ContactName, WhatsAppConfigID: c.ConfigID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
-// messageJSON is Kapso's WhatsappMessage.
+// messageJSON is Kapso's WhatsappMessage. The fields the schema does not
+// allow to be null are omitted when unknown: content, whatsapp_message_id (a
+// message not yet accepted by Meta), media_url (no media) and
+// message_type_data. metadata is always an object (JSONObject).
 type messageJSON struct {
 	ID                string            `json:"id"`
 	PhoneNumber       string            `json:"phone_number"`
 	MessageType       string            `json:"message_type"`
-	Content           *string           `json:"content"`
+	Content           *string           `json:"content,omitempty"`
 	Direction         string            `json:"direction"`
 	Status            string            `json:"status"`
 	ProcessingStatus  string            `json:"processing_status"`
-	WhatsAppMessageID *string           `json:"whatsapp_message_id"`
+	WhatsAppMessageID *string           `json:"whatsapp_message_id,omitempty"`
 	Metadata          parley.JSONObject `json:"metadata"`
-	MediaURL          *string           `json:"media_url"`
-	MessageTypeData   map[string]any    `json:"message_type_data"`
+	MediaURL          *string           `json:"media_url,omitempty"`
+	MessageTypeData   any               `json:"message_type_data,omitempty"` // nil or a non-nil map (which may be {})
 	CreatedAt         time.Time         `json:"created_at"`
 	UpdatedAt         time.Time         `json:"updated_at"`
 }
@@ -54,9 +58,13 @@ func mediaURL(publicURL string, m *parley.Message) *string {
 }
 
 func (s *service) renderMessage(m *parley.Message) messageJSON {
+	var mtd any
+	if m.MessageTypeData != nil {
+		mtd = m.MessageTypeData
+	}
 	return messageJSON{ID: m.ID, PhoneNumber: parley.DisplayPhone(m.PhoneNumber), MessageType: m.MessageType, Content: m.Content,
 		Direction: m.Direction, Status: m.Status, ProcessingStatus: m.ProcessingStatus, WhatsAppMessageID: m.WhatsAppMessageID,
-		Metadata: m.Metadata, MediaURL: mediaURL(s.api.Config.PublicURL, m), MessageTypeData: m.MessageTypeData,
+		Metadata: m.Metadata, MediaURL: mediaURL(s.api.Config.PublicURL, m), MessageTypeData: mtd,
 		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
 }
 

@@ -151,6 +151,9 @@ type Route struct {
 	OperationID string
 	// PathParams holds the values of the template's parameters.
 	PathParams map[string]string
+	// Extension reports whether the operation is marked
+	// "x-parley-extension: true" (a Parley operation Kapso does not have).
+	Extension bool
 }
 
 // FindRoute returns the documented operation for req. The request URL may be
@@ -162,7 +165,13 @@ func (v *Validator) FindRoute(req *http.Request) (*Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Route{Path: route.Path, Method: route.Method, OperationID: route.Operation.OperationID, PathParams: params}, nil
+	return &Route{
+		Path:        route.Path,
+		Method:      route.Method,
+		OperationID: route.Operation.OperationID,
+		PathParams:  params,
+		Extension:   route.Operation.Extensions["x-parley-extension"] == true,
+	}, nil
 }
 
 func (v *Validator) findRoute(req *http.Request) (*routers.Route, map[string]string, error) {
@@ -178,6 +187,14 @@ func (v *Validator) findRoute(req *http.Request) (*routers.Route, map[string]str
 	if err != nil {
 		return nil, nil, fmt.Errorf("openapi: %s %s is not a documented operation: %w", req.Method, req.URL.Path, err)
 	}
+	// kin-openapi's legacy router lets a template's last parameter match an
+	// empty segment ("/whatsapp_configs" matches "/whatsapp_configs/{id}"
+	// when the document has no "/whatsapp_configs"): that is no match.
+	for name, value := range params {
+		if value == "" {
+			return nil, nil, fmt.Errorf("openapi: %s %s is not a documented operation: empty path parameter %q of %s", req.Method, req.URL.Path, name, route.Path)
+		}
+	}
 	return route, params, nil
 }
 
@@ -188,15 +205,21 @@ func (v *Validator) findRoute(req *http.Request) (*routers.Route, map[string]str
 // body). header must carry the response's Content-Type. The error describes
 // every problem found.
 func (v *Validator) ValidateResponse(req *http.Request, status int, header http.Header, body []byte) error {
+	return v.validateResponse(req, status, status, header, body)
+}
+
+// validateResponse checks the response as ValidateResponse does, against the
+// operation's response documented for docStatus (normally status itself).
+func (v *Validator) validateResponse(req *http.Request, status, docStatus int, header http.Header, body []byte) error {
 	route, params, err := v.findRoute(req)
 	if err != nil {
 		return err
 	}
 	where := fmt.Sprintf("%s %s -> %d", req.Method, req.URL.Path, status)
-	resp := route.Operation.Responses.Status(status)
+	resp := route.Operation.Responses.Status(docStatus)
 	if resp == nil || resp.Value == nil {
 		if route.Operation.Responses.Default() == nil {
-			return fmt.Errorf("openapi: %s: status %d is not documented for %s %s%s", where, status, route.Method, BasePath, route.Path)
+			return fmt.Errorf("openapi: %s: status %d is not documented for %s %s%s", where, docStatus, route.Method, BasePath, route.Path)
 		}
 		resp = route.Operation.Responses.Default()
 	}
@@ -219,7 +242,7 @@ func (v *Validator) ValidateResponse(req *http.Request, status int, header http.
 			PathParams: params,
 			Route:      route,
 		},
-		Status: status,
+		Status: docStatus,
 		Header: header,
 		Body:   io.NopCloser(bytes.NewReader(body)),
 		Options: &openapi3filter.Options{

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -74,9 +72,9 @@ type kapsoRoute struct {
 }
 
 const (
-	waFile  = "openapi-whatsapp.yaml"
-	plFile  = "openapi-platform.yaml"
-	oldFile = "openapi-combined-older.yaml"
+	waFile  = KapsoWhatsApp
+	plFile  = KapsoPlatform
+	oldFile = KapsoOlder
 )
 
 // kapsoRoutes lists every Kapso operation Parley serves. Where Kapso's two
@@ -153,53 +151,12 @@ var kapsoRoutes = []kapsoRoute{
 	{waFile, "/whatsapp_calls/{id}", "GET", "/whatsapp_calls/{id}"},
 }
 
-// projectSchemaYAML is the erratum fix for the older spec, which references
-// #/components/schemas/Project (and PaginationMeta) without defining them.
-const projectSchemaYAML = `  schemas:
-    Project:
-      type: object
-      properties:
-        id: {type: string, format: uuid}
-        name: {type: string}
-        description: {type: string, nullable: true}
-        created_at: {type: string, format: date-time}
-        updated_at: {type: string, format: date-time}
-    PaginationMeta:
-      type: object
-      properties:
-        page: {type: integer}
-        per_page: {type: integer}
-        total_pages: {type: integer}
-        total_count: {type: integer}
-`
-
-// loadKapso loads one of Kapso's specs from testdata with the README's
-// errata applied.
+// loadKapso loads one of Kapso's specs from testdata with the errata applied.
 func loadKapso(t *testing.T, file string) *openapi3.T {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "kapso", file))
+	doc, err := LoadKapso(file)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if file == oldFile {
-		if !bytes.Contains(raw, []byte("\n  schemas:\n")) {
-			t.Fatal("older spec: components.schemas not found")
-		}
-		raw = bytes.Replace(raw, []byte("\n  schemas:\n"), []byte("\n"+projectSchemaYAML), 1)
-	}
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(raw)
-	if err != nil {
-		t.Fatalf("loading %s: %v", file, err)
-	}
-	if file == plFile {
-		// The "create customer" POST is mis-indented under display_name_requests/{id}.
-		dn := doc.Paths.Value("/whatsapp_configs/{whatsapp_config_id}/display_name_requests/{id}")
-		if dn == nil || dn.Post == nil || dn.Post.OperationID != "createPlatformCustomer" {
-			t.Fatal("platform spec: misplaced createPlatformCustomer not found; erratum changed?")
-		}
-		doc.Paths.Value("/customers").Post = dn.Post
-		dn.Post = nil
 	}
 	return doc
 }
@@ -275,7 +232,9 @@ func TestKapsoOperationsServed(t *testing.T) {
 
 // compareSchema reports where Parley's schema p fails to cover Kapso's
 // schema k: every Kapso property must exist, Parley's required list must be
-// a superset of Kapso's, types must agree, recursively.
+// a superset of Kapso's, types must agree, and Parley may not allow null
+// where Kapso does not (a client validating against Kapso's document would
+// reject it), recursively.
 func compareSchema(k, p *openapi3.SchemaRef, at string, depth int) []string {
 	if k == nil || k.Value == nil || depth > 12 {
 		return nil
@@ -296,6 +255,9 @@ func compareSchema(k, p *openapi3.SchemaRef, at string, depth int) []string {
 	var out []string
 	if ks.Type != nil && ps.Type != nil && !slices.Equal(ks.Type.Slice(), ps.Type.Slice()) {
 		out = append(out, fmt.Sprintf("%s: type %v, Kapso %v", at, ps.Type.Slice(), ks.Type.Slice()))
+	}
+	if ps.Nullable && !ks.Nullable {
+		out = append(out, at+": nullable in Parley, not in Kapso")
 	}
 	if ks.Format != "" && ks.Format != ps.Format {
 		out = append(out, fmt.Sprintf("%s: format %q, Kapso %q", at, ps.Format, ks.Format))
@@ -644,13 +606,19 @@ func TestValidateResponseResources(t *testing.T) {
 		t.Error("template DELETE 204 accepted")
 	}
 
-	// A project-level config (Parley extension) has customer_id null.
-	cfg := map[string]any{"id": cfgID, "name": "Main", "kind": "sandbox", "customer_id": nil, "phone_number_id": nil,
+	// A project-level config (Parley extension) has no customer_id: it is
+	// omitted, since Kapso's WhatsappConfig does not allow null.
+	cfg := map[string]any{"id": cfgID, "name": "Main", "kind": "sandbox", "phone_number_id": "100000000000001",
 		"webhook_verified_at": nil, "created_at": ts, "updated_at": ts}
 	cfgReq := httptest.NewRequest(http.MethodPost, "/api/v1/whatsapp_configs", nil)
 	if err := v.ValidateResponse(cfgReq, 201, jsonHeader(), body(cfg)); err != nil {
 		t.Errorf("project config: %v", err)
 	}
+	cfg["customer_id"] = nil
+	if err := v.ValidateResponse(cfgReq, 201, jsonHeader(), body(cfg)); err == nil {
+		t.Error("config with customer_id null accepted")
+	}
+	delete(cfg, "customer_id")
 	cfg["kind"] = "staging"
 	if err := v.ValidateResponse(cfgReq, 201, jsonHeader(), body(cfg)); err == nil {
 		t.Error("config with kind staging accepted")

@@ -16,20 +16,22 @@ import (
 )
 
 // ConfigView is a WhatsApp config as the API renders it (Kapso's
-// WhatsappConfig schema): secrets are absent, and display_name, which the
-// schema does not allow to be null, is omitted when unknown.
+// WhatsappConfig schema): secrets are absent, and the fields the schema does
+// not allow to be null (display_name, business_account_id, the display phone
+// numbers, customer_id) are omitted when unknown — a project-level config has
+// no customer_id, a sandbox config no business account.
 type ConfigView struct {
 	ID                           string     `json:"id"`
 	Name                         string     `json:"name"`
 	DisplayName                  *string    `json:"display_name,omitempty"`
 	PhoneNumberID                string     `json:"phone_number_id"`
-	BusinessAccountID            *string    `json:"business_account_id"`
+	BusinessAccountID            *string    `json:"business_account_id,omitempty"`
 	Kind                         string     `json:"kind"`
-	DisplayPhoneNumber           *string    `json:"display_phone_number"`
-	DisplayPhoneNumberNormalized *string    `json:"display_phone_number_normalized"`
+	DisplayPhoneNumber           *string    `json:"display_phone_number,omitempty"`
+	DisplayPhoneNumberNormalized *string    `json:"display_phone_number_normalized,omitempty"`
 	IsCoexistence                bool       `json:"is_coexistence"`
 	WebhookVerifiedAt            *time.Time `json:"webhook_verified_at"`
-	CustomerID                   *string    `json:"customer_id"`
+	CustomerID                   *string    `json:"customer_id,omitempty"`
 	InboundProcessingEnabled     bool       `json:"inbound_processing_enabled"`
 	CallsEnabled                 bool       `json:"calls_enabled"`
 	CreatedAt                    time.Time  `json:"created_at"`

@@ -63,14 +63,20 @@ type phoneDetails struct {
 	ID                 string `json:"id"`
 }
 
+// subscriptionDetails are the webhook_subscription check's details.
+// subscribed_fields is omitted when unknown (Graph's subscribed_apps does not
+// report them): Kapso's example shows null, but its schema does not allow it.
 type subscriptionDetails struct {
 	AppID            string   `json:"app_id,omitempty"`
 	Subscribed       bool     `json:"subscribed"`
-	SubscribedFields []string `json:"subscribed_fields"` // always null: Graph does not report them
+	SubscribedFields []string `json:"subscribed_fields,omitempty"`
 }
 
+// verifiedDetails are the webhook_verified check's details; verified_at,
+// which Kapso's schema does not allow to be null, is omitted until the
+// webhook is verified.
 type verifiedDetails struct {
-	VerifiedAt *time.Time `json:"verified_at"`
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
 	Message    string     `json:"message"`
 }
 

@@ -100,7 +100,7 @@ func (h *handler) sync(w http.ResponseWriter, r *http.Request, a *api.Auth) erro
 	attachAnchors(ctx, read, a.ProjectID, runs)
 	api.WriteJSON(w, http.StatusAccepted, map[string]any{
 		"status":        parley.SyncQueued,
-		"sync_requests": runs,
+		"sync_requests": renderRuns(runs),
 		"summary":       map[string]int{"total_requests": len(runs), "jobs_enqueued": enqueued, "already_in_progress": inProgress},
 	})
 	return nil
@@ -156,6 +156,37 @@ func (h *handler) queueRun(ctx context.Context, projectID, waba string, anchor *
 		return nil, false, err
 	}
 	return run, created, nil
+}
+
+// syncRunView is a sync run as the API renders it (Kapso's
+// WhatsappTemplateSyncRun).
+type syncRunView struct {
+	*parley.TemplateSyncRun
+	AnchorWhatsAppConfig *syncAnchorView `json:"anchor_whatsapp_config,omitempty"`
+}
+
+// syncAnchorView is the anchor config of a sync run (Kapso's WhatsappConfig):
+// the fields that schema does not allow to be null are omitted when unknown.
+type syncAnchorView struct {
+	*parley.SyncAnchorConfig
+	BusinessAccountID            *string `json:"business_account_id,omitempty"`
+	DisplayPhoneNumber           *string `json:"display_phone_number,omitempty"`
+	DisplayPhoneNumberNormalized *string `json:"display_phone_number_normalized,omitempty"`
+	CustomerID                   *string `json:"customer_id,omitempty"`
+}
+
+// renderRuns returns the API views of runs (never nil).
+func renderRuns(runs []*parley.TemplateSyncRun) []syncRunView {
+	out := make([]syncRunView, len(runs))
+	for i, r := range runs {
+		out[i] = syncRunView{TemplateSyncRun: r}
+		if a := r.AnchorWhatsAppConfig; a != nil {
+			out[i].AnchorWhatsAppConfig = &syncAnchorView{SyncAnchorConfig: a, BusinessAccountID: a.BusinessAccountID,
+				DisplayPhoneNumber: a.DisplayPhoneNumber, DisplayPhoneNumberNormalized: a.DisplayPhoneNumberNormalized,
+				CustomerID: a.CustomerID}
+		}
+	}
+	return out
 }
 
 // attachAnchors fills each run's anchor summary (when the config still exists).
@@ -244,7 +275,7 @@ func (h *handler) syncStatus(w http.ResponseWriter, r *http.Request, a *api.Auth
 		}
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{
-		"sync_requests": runs,
+		"sync_requests": renderRuns(runs),
 		"summary": map[string]any{
 			"total_requests": len(runs), "queued": counts[parley.SyncQueued], "running": counts[parley.SyncRunning],
 			"succeeded": counts[parley.SyncSucceeded], "failed": counts[parley.SyncFailed],
