@@ -28,13 +28,6 @@ func knownIssue(t *testing.T, issue, format string, args ...any) {
 
 // Bugs in other packages these scenarios found; see knownIssue.
 const (
-	// issueDeliveredSkipped: the simulator's sent, delivered and read
-	// status jobs fall due within one jobs poll (500 ms) when
-	// PARLEY_SANDBOX_STATUS_DELAY is small, run concurrently, and when read
-	// commits first the delivered status no longer advances the message, so
-	// whatsapp.message.delivered is never emitted (internal/sandbox
-	// scheduleStatuses with internal/jobs Runner).
-	issueDeliveredSkipped = "sandbox-delivered-skipped"
 	// issueSentAfterReceived: a customer message that arrives while the
 	// team's earlier reply still waits for its send job is delivered before
 	// that reply's whatsapp.message.sent: ordering only holds deliveries

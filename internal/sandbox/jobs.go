@@ -26,6 +26,9 @@ type statusPayload struct {
 	Recipient string `json:"recipient"`
 	Status    string `json:"status"`
 	Category  string `json:"category"`
+	// Next are the statuses still to report, each SandboxStatusDelay after
+	// the previous one has been applied, so they arrive in order.
+	Next []string `json:"next,omitempty"`
 }
 
 type reviewPayload struct {
@@ -71,7 +74,22 @@ func (sim *Simulator) runStatus(ctx context.Context, j *jobs.Job) error {
 	if err != nil {
 		return jobs.Permanent(err)
 	}
-	return sim.deliver(ctx, cfg, body)
+	if err := sim.deliver(ctx, cfg, body); err != nil {
+		return err
+	}
+	if len(p.Next) == 0 {
+		return nil
+	}
+	// Chain the next status only now: Meta reports delivered after sent and
+	// read after delivered, and a read applied first would make delivered
+	// a no-op.
+	next := p
+	next.Status, next.Next = p.Next[0], p.Next[1:]
+	if err := enqueue(ctx, sim.s.DB.Write(), jobStatus, next, time.Now().Add(sim.s.Config.SandboxStatusDelay)); err != nil {
+		return err
+	}
+	sim.s.JobsEnqueued()
+	return nil
 }
 
 // runReview approves (or, for names starting with RejectPrefix, rejects) a

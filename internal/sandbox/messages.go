@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley"
-	"github.com/parleyhq/parley/internal/store"
 )
 
 // Window is the customer-service window: free-form messages may be sent
@@ -220,20 +219,14 @@ func (sim *Simulator) checkTemplate(ctx context.Context, cfg *parley.WhatsAppCon
 	return t, err
 }
 
-// scheduleStatuses enqueues the sent, delivered and read webhooks of a new
-// message, SandboxStatusDelay apart, as durable jobs.
+// scheduleStatuses enqueues the sent webhook of a new message as a durable
+// job; each status job enqueues the next (delivered, then read) after it
+// has been applied, SandboxStatusDelay apart.
 func (sim *Simulator) scheduleStatuses(ctx context.Context, cfg *parley.WhatsAppConfig, wamid, waID, category string) error {
 	delay := sim.s.Config.SandboxStatusDelay
 	now := time.Now()
-	err := sim.s.DB.Tx(ctx, func(tx *store.Conn) error {
-		for i, st := range []string{"sent", "delivered", "read"} {
-			p := statusPayload{ConfigID: cfg.ID, WAMID: wamid, Recipient: waID, Status: st, Category: category}
-			if err := enqueue(ctx, tx, jobStatus, p, now.Add(time.Duration(i+1)*delay)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	p := statusPayload{ConfigID: cfg.ID, WAMID: wamid, Recipient: waID, Status: "sent", Category: category, Next: []string{"delivered", "read"}}
+	err := enqueue(ctx, sim.s.DB.Write(), jobStatus, p, now.Add(delay))
 	if err != nil {
 		return err
 	}
