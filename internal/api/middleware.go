@@ -122,6 +122,9 @@ func (s *Server) Handle(pattern string, h HandlerFunc) {
 		}
 		a, err := s.authenticate(w, r)
 		if err == nil {
+			err = checkQuery(r)
+		}
+		if err == nil {
 			err = h(w, r, a)
 		}
 		if err != nil {

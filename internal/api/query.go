@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/parleyhq/parley"
@@ -28,6 +29,36 @@ func PageOf(r *http.Request) parley.Page {
 		p.PerPage = max(1, min(n, maxPerPage))
 	}
 	return p
+}
+
+// checkQuery refuses query parameters that no column can hold: text with
+// a NUL character or invalid UTF-8 (PostgreSQL rejects both, which would
+// surface as a 500). Such a request is a 400 naming the parameter.
+func checkQuery(r *http.Request) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	for k, vs := range r.URL.Query() {
+		bad := !validText(k)
+		for _, v := range vs {
+			bad = bad || !validText(v)
+		}
+		if bad {
+			name := k
+			if !validText(name) {
+				name = strconv.QuoteToASCII(k)
+			}
+			return &parley.Error{Code: parley.EBADREQUEST, Title: "Invalid parameters",
+				Message: "Query parameter " + name + " must be valid UTF-8 without null characters"}
+		}
+	}
+	return nil
+}
+
+// validText reports whether s can be stored and compared as text on both
+// engines: valid UTF-8 without NUL.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // QParam returns a ransack filter value q[name]; ok is false when absent or empty.

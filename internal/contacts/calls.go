@@ -20,9 +20,32 @@ func badParam(name, want string) error {
 // callPeriod turns period/start_date/end_date into a created_at range. The
 // named periods start at the beginning of the current UTC day, ISO week
 // (Monday) or month, as Rails' beginning_of_* do; "custom" uses the dates,
-// a date-only end_date covering that whole day.
+// a date-only end_date covering that whole day. The dates are only used
+// with "custom", but a malformed one is a 400 whatever the period.
 func callPeriod(r *http.Request, at time.Time) (from, to *time.Time, err error) {
 	q := r.URL.Query()
+	parse := func(name string, end bool) (*time.Time, error) {
+		v := strings.TrimSpace(q.Get(name))
+		if v == "" {
+			return nil, nil
+		}
+		t, err := api.ParseTime(v)
+		if err != nil {
+			return nil, badParam(name, "an ISO 8601 date or time")
+		}
+		if end && len(v) == len("2006-01-02") {
+			t = t.Add(24*time.Hour - time.Microsecond)
+		}
+		return &t, nil
+	}
+	start, err := parse("start_date", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	end, err := parse("end_date", true)
+	if err != nil {
+		return nil, nil, err
+	}
 	period := strings.TrimSpace(q.Get("period"))
 	day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
 	switch period {
@@ -38,27 +61,7 @@ func callPeriod(r *http.Request, at time.Time) (from, to *time.Time, err error) 
 		t := time.Date(at.Year(), at.Month(), 1, 0, 0, 0, 0, time.UTC)
 		return &t, nil, nil
 	case "custom":
-		parse := func(name string, end bool) (*time.Time, error) {
-			v := strings.TrimSpace(q.Get(name))
-			if v == "" {
-				return nil, nil
-			}
-			t, err := api.ParseTime(v)
-			if err != nil {
-				return nil, badParam(name, "an ISO 8601 date or time")
-			}
-			if end && len(v) == len("2006-01-02") {
-				t = t.Add(24*time.Hour - time.Microsecond)
-			}
-			return &t, nil
-		}
-		if from, err = parse("start_date", false); err != nil {
-			return nil, nil, err
-		}
-		if to, err = parse("end_date", true); err != nil {
-			return nil, nil, err
-		}
-		return from, to, nil
+		return start, end, nil
 	default:
 		return nil, nil, badParam("period", "one of today, week, month, custom")
 	}

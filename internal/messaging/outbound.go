@@ -287,7 +287,8 @@ type optionIn struct {
 }
 
 // scalar renders a JSON scalar as a string (Rails casts numbers); ok is
-// false for objects and arrays.
+// false for booleans, objects and arrays (decision: only numbers stand in
+// for strings).
 func scalar(x any) (string, bool) {
 	switch t := x.(type) {
 	case nil:
@@ -296,8 +297,6 @@ func scalar(x any) (string, bool) {
 		return strings.TrimSpace(t), true
 	case float64:
 		return strconv.FormatFloat(t, 'f', -1, 64), true
-	case bool:
-		return strconv.FormatBool(t), true
 	}
 	return "", false
 }
@@ -671,6 +670,10 @@ func (v *validator) contacts(o *Outbound, content *string) {
 				delete(c, k)
 			}
 		}
+		if k := textFields(name, legacyNameKeys...); k != "" {
+			v.add("Contact %d name %s must be a string", i+1, k)
+			continue
+		}
 		formatted, _ := name["formatted_name"].(string)
 		first, _ := name["first_name"].(string)
 		if strings.TrimSpace(formatted) == "" && strings.TrimSpace(first) == "" {
@@ -694,7 +697,23 @@ func (v *validator) contacts(o *Outbound, content *string) {
 				v.add("Contact %d birthday must be a date (YYYY-MM-DD)", i+1)
 			}
 		}
-		for _, list := range []struct{ key, field string }{{"phones", "phone"}, {"emails", "email"}, {"urls", "url"}} {
+		if x, ok := c["org"]; ok && x != nil {
+			org, isObj := x.(map[string]any)
+			if !isObj {
+				v.add("Contact %d org must be an object", i+1)
+			} else if k := textFields(org, "company", "department", "title"); k != "" {
+				v.add("Contact %d org %s must be a string", i+1, k)
+			}
+		}
+		for _, list := range []struct {
+			key, field string // field is required
+			fields     []string
+		}{
+			{"phones", "phone", []string{"phone", "type", "wa_id"}},
+			{"emails", "email", []string{"email", "type"}},
+			{"urls", "url", []string{"url", "type"}},
+			{"addresses", "", []string{"street", "city", "state", "zip", "country", "country_code", "type"}},
+		} {
 			x, ok := c[list.key]
 			if !ok || x == nil {
 				continue
@@ -705,8 +724,16 @@ func (v *validator) contacts(o *Outbound, content *string) {
 				continue
 			}
 			for j, e := range arr {
-				m, _ := e.(map[string]any)
-				if s, _ := m[list.field].(string); strings.TrimSpace(s) == "" {
+				m, isObj := e.(map[string]any)
+				if !isObj {
+					v.add("Contact %d %s %d must be an object", i+1, list.key, j+1)
+					continue
+				}
+				if k := textFields(m, list.fields...); k != "" {
+					v.add("Contact %d %s %d %s must be a string", i+1, list.key, j+1, k)
+					continue
+				}
+				if s, _ := m[list.field].(string); list.field != "" && strings.TrimSpace(s) == "" {
 					v.add("Contact %d %s %d must have a %s", i+1, list.key, j+1, list.field)
 				}
 			}
@@ -729,6 +756,28 @@ func (v *validator) contacts(o *Outbound, content *string) {
 		c := "Contact: " + strings.Join(names, ", ")
 		o.Content = &c
 	}
+}
+
+// textFields checks that the keys of m that are set hold text: numbers
+// become strings (Rails casts them), nulls are dropped; it returns the
+// first key holding anything else, or "".
+func textFields(m map[string]any, keys ...string) string {
+	for _, k := range keys {
+		x, ok := m[k]
+		if !ok {
+			continue
+		}
+		switch t := x.(type) {
+		case nil:
+			delete(m, k)
+		case string:
+		case float64:
+			m[k] = strconv.FormatFloat(t, 'f', -1, 64)
+		default:
+			return k
+		}
+	}
+	return ""
 }
 
 func validDate(s string) bool {

@@ -3,6 +3,7 @@ package templates
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -155,6 +156,11 @@ func normalizeComponents(raw json.RawMessage, format, category string) ([]compon
 		}
 		seen[typ] = true
 		c["type"] = typ
+		for _, k := range []string{"text", "format", "example", "buttons"} {
+			if v, present := c[k]; present && v == nil {
+				delete(c, k) // null is "not given", and renders as absent
+			}
+		}
 		for _, k := range []string{"text", "format"} {
 			if v, present := c[k]; present && v != nil {
 				if _, isStr := v.(string); !isStr {
@@ -163,8 +169,31 @@ func normalizeComponents(raw json.RawMessage, format, category string) ([]compon
 			}
 		}
 		if ex, present := c["example"]; present && ex != nil {
-			if _, isObj := ex.(map[string]any); !isObj {
+			if exm, isObj := ex.(map[string]any); !isObj {
 				errs.add("%s example must be an object", humanType(typ))
+			} else {
+				checkExampleTypes(typ, exm, &errs)
+			}
+		}
+		// The documented keys keep their documented types on every
+		// component, so what is stored renders as documented.
+		if f, isStr := c["format"].(string); isStr {
+			f = strings.ToUpper(strings.TrimSpace(f))
+			if !slices.Contains(headerFormats, f) {
+				errs.add("%s format must be one of %s", humanType(typ), strings.Join(headerFormats, ", "))
+			} else {
+				c["format"] = f
+			}
+		}
+		if b, present := c["buttons"]; present && b != nil && typ != "BUTTONS" {
+			list, isList := b.([]any)
+			for _, it := range list {
+				if _, isObj := it.(map[string]any); !isObj {
+					isList = false
+				}
+			}
+			if !isList {
+				errs.add("%s buttons must be an array of button objects", humanType(typ))
 			}
 		}
 		if len(errs) > 0 {
@@ -196,6 +225,47 @@ func normalizeComponents(raw json.RawMessage, format, category string) ([]compon
 }
 
 func humanType(typ string) string { return strings.ToUpper(typ[:1]) + strings.ToLower(typ[1:]) }
+
+// headerFormats are the formats of a HEADER component.
+var headerFormats = []string{"TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION"}
+
+// checkExampleTypes checks the shape of the example keys Meta defines,
+// whatever the component: header_handle and header_text are lists of
+// strings, body_text a list of lists of strings, the *_named_params lists
+// of objects.
+func checkExampleTypes(typ string, ex map[string]any, errs *validationErrors) {
+	for _, k := range []string{"header_handle", "header_text"} {
+		if x, ok := ex[k]; ok && x != nil {
+			if _, ok := stringList(x); !ok {
+				errs.add("%s example %s must be an array of strings", humanType(typ), k)
+			}
+		}
+	}
+	if x, ok := ex["body_text"]; ok && x != nil {
+		rows, ok := x.([]any)
+		for _, r := range rows {
+			if _, isList := stringList(r); !isList {
+				ok = false
+			}
+		}
+		if !ok {
+			errs.add("%s example body_text must be an array of arrays of strings", humanType(typ))
+		}
+	}
+	for _, k := range []string{"header_text_named_params", "body_text_named_params"} {
+		if x, ok := ex[k]; ok && x != nil {
+			list, ok := x.([]any)
+			for _, it := range list {
+				if _, isObj := it.(map[string]any); !isObj {
+					ok = false
+				}
+			}
+			if !ok {
+				errs.add("%s example %s must be an array of objects", humanType(typ), k)
+			}
+		}
+	}
+}
 
 // checkPlaceholders validates the variables of text for the parameter
 // format: positional ones must be {{1}}..{{n}} without gaps, named ones
@@ -275,7 +345,7 @@ func stringList(v any) ([]string, bool) {
 func validateHeader(c component, format string, errs *validationErrors) {
 	f, _ := str(c, "format")
 	f = strings.ToUpper(f)
-	if !slices.Contains([]string{"TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION"}, f) {
+	if !slices.Contains(headerFormats, f) {
 		errs.add("Header format must be one of TEXT, IMAGE, VIDEO, DOCUMENT, LOCATION")
 		return
 	}
@@ -379,6 +449,10 @@ func validateButtons(c component, errs *validationErrors) {
 			continue
 		}
 		b["type"] = typ
+		if k := nonString(b, "text", "url", "phone_number"); k != "" {
+			errs.add("Button %d %s must be a string", i+1, k)
+			continue
+		}
 		text, _ := str(b, "text")
 		if typ != "OTP" && typ != "COPY_CODE" {
 			if strings.TrimSpace(text) == "" {
@@ -390,7 +464,7 @@ func validateButtons(c component, errs *validationErrors) {
 		switch typ {
 		case "URL":
 			u, _ := str(b, "url")
-			if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") || len(u) > maxURLLen {
+			if !httpURL(u) || len(u) > maxURLLen {
 				errs.add("Button %d url must be an http(s) URL", i+1)
 				continue
 			}
@@ -408,4 +482,27 @@ func validateButtons(c component, errs *validationErrors) {
 			}
 		}
 	}
+}
+
+// nonString returns the first of keys that c holds with a value other than
+// a string or null, or "".
+func nonString(c component, keys ...string) string {
+	for _, k := range keys {
+		if x, ok := c[k]; ok && x != nil {
+			if _, isStr := x.(string); !isStr {
+				return k
+			}
+		}
+	}
+	return ""
+}
+
+// httpURL reports whether s is an absolute http(s) URL with a host (a
+// trailing {{1}} variable is fine).
+func httpURL(s string) bool {
+	if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Host != ""
 }
