@@ -13,7 +13,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley"
@@ -64,23 +67,147 @@ func Ordered(t string) bool { return t == parley.EventMessageReceived || t == pa
 
 // insertEvent stores ev and returns its id.
 func insertEvent(ctx context.Context, tx *store.Conn, ev Event, now time.Time) (string, error) {
-	v2, err := json.Marshal(ev.V2)
+	v2, err := encodePayload(ev.V2)
 	if err != nil {
 		return "", fmt.Errorf("events: encode payload: %w", err)
 	}
 	v1 := v2
 	if ev.V1 != nil {
-		if v1, err = json.Marshal(ev.V1); err != nil {
+		if v1, err = encodePayload(ev.V1); err != nil {
 			return "", fmt.Errorf("events: encode v1 payload: %w", err)
 		}
 	}
 	id := store.NewID()
 	if _, err := tx.Exec(ctx, `INSERT INTO events (id, project_id, whatsapp_config_id, conversation_id, type, seq, payload_v2, payload_v1, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, ev.ProjectID, nullable(ev.ConfigID), nullable(ev.ConversationID), ev.Type, ev.Seq,
-		string(v2), string(v1), now.UnixMicro()); err != nil {
+		v2, v1, now.UnixMicro()); err != nil {
 		return "", fmt.Errorf("events: insert: %w", err)
 	}
 	return id, nil
+}
+
+// encodePayload encodes a payload exactly as json.Marshal does, faster for
+// the values payloads are built from (maps, slices, strings, numbers,
+// booleans): events are encoded inside the transaction of the change, on
+// SQLite by the one writer, so encoding time is write throughput.
+func encodePayload(v any) (string, error) {
+	b, err := appendJSON(make([]byte, 0, 1024), v)
+	return string(b), err
+}
+
+// appendJSON appends the JSON encoding of v, byte for byte what
+// json.Marshal produces (sorted keys, HTML-safe escaping); values of other
+// types, and strings or floats that need more care, go through
+// json.Marshal.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case string:
+		return appendJSONString(b, x)
+	case *string:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		return appendJSONString(b, *x)
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case int:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1e21 {
+			return strconv.AppendFloat(b, x, 'f', -1, 64), nil
+		}
+	case map[string]any:
+		return appendJSONObject(b, x)
+	case parley.JSONObject:
+		if x == nil {
+			return append(b, "{}"...), nil
+		}
+		return appendJSONObject(b, x)
+	case []any:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendJSON(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case []string:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendJSONString(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, raw...), nil
+}
+
+// appendJSONObject appends m with its keys sorted, as json.Marshal does.
+func appendJSONObject(b []byte, m map[string]any) ([]byte, error) {
+	if m == nil {
+		return append(b, "null"...), nil
+	}
+	var buf [16]string
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = appendJSONString(b, k); err != nil {
+			return nil, err
+		}
+		b = append(b, ':')
+		if b, err = appendJSON(b, m[k]); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONString quotes s; only printable ASCII that needs no escaping
+// is done here, anything else by json.Marshal.
+func appendJSONString(b []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			raw, err := json.Marshal(s)
+			if err != nil {
+				return nil, err
+			}
+			return append(b, raw...), nil
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), nil
 }
 
 func nullable(s string) any {
@@ -122,6 +249,129 @@ func insertDelivery(ctx context.Context, tx *store.Conn, ev Event, eventID strin
 	return id, nil
 }
 
+// subscriber is an active webhook as Emit needs it, its event lists
+// decoded.
+type subscriber struct {
+	id          string
+	events      []string
+	buffer      bool
+	bufEvents   []string
+	maxAttempts int
+	custom      bool
+	inactivity  int
+}
+
+// webhookMemo remembers, per transaction, the active webhooks of each
+// config (and project) Emit read, so a transaction emitting many events
+// (a status batch; on SQLite, every webhook sharing a group commit) reads
+// them once. Reads inside one transaction see one state, so the memo is
+// exactly what the query would answer again, unless the transaction itself
+// changes a webhook after reading it: code doing that calls
+// InvalidateWebhooks. Entries are dropped a little after their transaction
+// (each holds its *store.Conn, so a new transaction can never be mistaken
+// for an old one).
+var webhookMemo = struct {
+	sync.Mutex
+	m         map[*store.Conn]*txWebhooks
+	lastPrune time.Time
+}{m: map[*store.Conn]*txWebhooks{}}
+
+type txWebhooks struct {
+	started time.Time
+	lists   map[string][]subscriber // "c:"+config id or "p:"+project id
+}
+
+// memoAge is how long a transaction's memo is kept.
+const memoAge = 2 * time.Second
+
+// InvalidateWebhooks forgets what transactions in progress read of the
+// webhooks of configID (of every config and project when configID is
+// empty). Call it after changing a config's webhooks inside a transaction
+// that goes on to emit events.
+func InvalidateWebhooks(configID string) {
+	webhookMemo.Lock()
+	defer webhookMemo.Unlock()
+	for _, t := range webhookMemo.m {
+		if configID == "" {
+			clear(t.lists)
+		} else {
+			delete(t.lists, "c:"+configID)
+		}
+	}
+}
+
+func memoGet(tx *store.Conn, key string) ([]subscriber, bool) {
+	webhookMemo.Lock()
+	defer webhookMemo.Unlock()
+	t := webhookMemo.m[tx]
+	if t == nil {
+		return nil, false
+	}
+	l, ok := t.lists[key]
+	return l, ok
+}
+
+func memoPut(tx *store.Conn, key string, l []subscriber) {
+	webhookMemo.Lock()
+	defer webhookMemo.Unlock()
+	now := time.Now()
+	if now.Sub(webhookMemo.lastPrune) > memoAge {
+		webhookMemo.lastPrune = now
+		for c, t := range webhookMemo.m {
+			if now.Sub(t.started) > memoAge {
+				delete(webhookMemo.m, c)
+			}
+		}
+	}
+	t := webhookMemo.m[tx]
+	if t == nil {
+		t = &txWebhooks{started: now, lists: map[string][]subscriber{}}
+		webhookMemo.m[tx] = t
+	}
+	t.lists[key] = l
+}
+
+// subscribers returns the active webhooks an event of ev's kind goes to
+// the candidates of: the config's webhooks, or the project's for project
+// events.
+func subscribers(ctx context.Context, tx *store.Conn, ev Event) ([]subscriber, error) {
+	const cols = `id, events, buffer_enabled, buffer_events, retry_max_attempts, retry_custom, inactivity_minutes`
+	key, q, arg := "c:"+ev.ConfigID, `SELECT `+cols+` FROM whatsapp_webhooks WHERE whatsapp_config_id = ? AND active`, ev.ConfigID
+	if IsProjectEvent(ev.Type) {
+		key, q, arg = "p:"+ev.ProjectID, `SELECT `+cols+` FROM whatsapp_webhooks
+			WHERE project_id = ? AND whatsapp_config_id IS NULL AND active`, ev.ProjectID
+	}
+	memo := tx.InTx()
+	if memo {
+		if l, ok := memoGet(tx, key); ok {
+			return l, nil
+		}
+	}
+	rows, err := tx.Query(ctx, q, arg)
+	if err != nil {
+		return nil, fmt.Errorf("events: select webhooks: %w", err)
+	}
+	defer rows.Close()
+	var out []subscriber
+	for rows.Next() {
+		var s subscriber
+		var evs, bufEvs string
+		if err := rows.Scan(&s.id, &evs, &s.buffer, &bufEvs, &s.maxAttempts, &s.custom, &s.inactivity); err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal([]byte(evs), &s.events)
+		_ = json.Unmarshal([]byte(bufEvs), &s.bufEvents)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if memo {
+		memoPut(tx, key, out)
+	}
+	return out, nil
+}
+
 // Emit stores ev and one delivery per subscribed active webhook. Received and
 // sent message events also (re)start the inactivity timer of every webhook
 // of the config subscribed to whatsapp.conversation.inactive. It returns the
@@ -132,70 +382,35 @@ func Emit(ctx context.Context, tx *store.Conn, ev Event) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	const cols = `id, events, buffer_enabled, buffer_events, retry_max_attempts, retry_custom, inactivity_minutes`
-	var rows interface {
-		Next() bool
-		Scan(...any) error
-		Close() error
-		Err() error
-	}
-	if IsProjectEvent(ev.Type) {
-		rows, err = tx.Query(ctx, `SELECT `+cols+` FROM whatsapp_webhooks
-			WHERE project_id = ? AND whatsapp_config_id IS NULL AND active`, ev.ProjectID)
-	} else {
-		rows, err = tx.Query(ctx, `SELECT `+cols+` FROM whatsapp_webhooks
-			WHERE whatsapp_config_id = ? AND active`, ev.ConfigID)
-	}
+	subs, err := subscribers(ctx, tx, ev)
 	if err != nil {
-		return 0, fmt.Errorf("events: select webhooks: %w", err)
-	}
-	type timer struct {
-		webhookID string
-		minutes   int
-	}
-	var targets []delivery
-	var timers []timer
-	for rows.Next() {
-		var whID, evs, bufEvs string
-		var buf, custom bool
-		var maxAttempts, inactivity int
-		if err := rows.Scan(&whID, &evs, &buf, &bufEvs, &maxAttempts, &custom, &inactivity); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		var list, bufList []string
-		_ = json.Unmarshal([]byte(evs), &list)
-		_ = json.Unmarshal([]byte(bufEvs), &bufList)
-		if Ordered(ev.Type) && ev.ConversationID != "" && parley.Subscribed(list, parley.EventConversationInactive) {
-			timers = append(timers, timer{whID, max(inactivity, 1)})
-		}
-		if !parley.Subscribed(list, ev.Type) {
-			continue
-		}
-		targets = append(targets, delivery{
-			webhookID:   whID,
-			buffered:    buf && slices.Contains(bufList, ev.Type) && ev.ConversationID != "",
-			ordered:     Ordered(ev.Type) && ev.ConversationID != "",
-			maxAttempts: MaxAttempts(custom, maxAttempts),
-		})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	for _, t := range targets {
-		if _, err := insertDelivery(ctx, tx, ev, id, t, now); err != nil {
+	n := 0
+	for _, s := range subs {
+		if Ordered(ev.Type) && ev.ConversationID != "" && parley.Subscribed(s.events, parley.EventConversationInactive) {
+			minutes := max(s.inactivity, 1)
+			p := InactivityPayload{WebhookID: s.id, ConversationID: ev.ConversationID, Minutes: minutes}
+			if err := jobs.Schedule(ctx, tx, InactivityJob, InactivityKey(s.id, ev.ConversationID), p,
+				now.Add(time.Duration(minutes)*time.Minute)); err != nil {
+				return 0, err
+			}
+		}
+		if !parley.Subscribed(s.events, ev.Type) {
+			continue
+		}
+		d := delivery{
+			webhookID:   s.id,
+			buffered:    s.buffer && slices.Contains(s.bufEvents, ev.Type) && ev.ConversationID != "",
+			ordered:     Ordered(ev.Type) && ev.ConversationID != "",
+			maxAttempts: MaxAttempts(s.custom, s.maxAttempts),
+		}
+		if _, err := insertDelivery(ctx, tx, ev, id, d, now); err != nil {
 			return 0, err
 		}
+		n++
 	}
-	for _, t := range timers {
-		p := InactivityPayload{WebhookID: t.webhookID, ConversationID: ev.ConversationID, Minutes: t.minutes}
-		if err := jobs.Schedule(ctx, tx, InactivityJob, InactivityKey(t.webhookID, ev.ConversationID), p,
-			now.Add(time.Duration(t.minutes)*time.Minute)); err != nil {
-			return 0, err
-		}
-	}
-	return len(targets), nil
+	return n, nil
 }
 
 // EmitTo stores ev and one immediate delivery of it to the webhook webhookID

@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -146,38 +148,124 @@ func (sv *service) receive(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, `{"status":"ok"}`)
 }
 
+// ---- config cache ----
+
+// configTTL is how long a config looked up by phone_number_id (with its
+// decrypted app secret) is reused by the inbound path. Every webhook would
+// otherwise read the config and decrypt its secret. The cache is per
+// process and has no cross-process invalidation, so a change to a config
+// (another app secret, name or customer) reaches the inbound path of every
+// process within configTTL. Two cases do not wait: a signature that the
+// cached secrets do not verify is checked again against freshly read
+// configs (a rotated app secret works at once), and a webhook whose cached
+// config was deleted fails on its foreign key and is applied again with a
+// fresh lookup. Unknown phone numbers are never cached, so a config created
+// for a number receives its webhooks at once.
+const configTTL = 5 * time.Second
+
+type cachedConfig struct {
+	cfg    *parley.WhatsAppConfig
+	secret string // the decrypted app secret; empty when none
+	loaded time.Time
+}
+
+type configCache struct {
+	mu sync.Mutex
+	m  map[string]*cachedConfig // by phone_number_id
+}
+
+var configCaches sync.Map // *service → *configCache
+
+func (sv *service) configs() *configCache {
+	if v, ok := configCaches.Load(sv); ok {
+		return v.(*configCache)
+	}
+	v, _ := configCaches.LoadOrStore(sv, &configCache{m: map[string]*cachedConfig{}})
+	return v.(*configCache)
+}
+
+// configByPhone returns the config of phoneNumberID, from the cache unless
+// fresh is set or the entry is older than configTTL; nil when no config
+// has that number. cached reports that the answer came from the cache.
+func (sv *service) configByPhone(ctx context.Context, phoneNumberID string, fresh bool) (e *cachedConfig, cached bool, err error) {
+	cc := sv.configs()
+	if !fresh {
+		cc.mu.Lock()
+		e = cc.m[phoneNumberID]
+		cc.mu.Unlock()
+		if e != nil && time.Since(e.loaded) < configTTL {
+			return e, true, nil
+		}
+	}
+	loaded := time.Now()
+	cfg, err := store.GetConfigByPhoneNumberID(ctx, sv.api.DB.Read(), phoneNumberID)
+	if parley.IsNotFound(err) {
+		cc.mu.Lock()
+		delete(cc.m, phoneNumberID)
+		cc.mu.Unlock()
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	e = &cachedConfig{cfg: cfg, loaded: loaded}
+	if cfg.AppSecretEnc != "" && sv.api.Box != nil {
+		if s, err := sv.api.Box.Decrypt(cfg.AppSecretEnc); err == nil {
+			e.secret = s
+		}
+	}
+	cc.mu.Lock()
+	if len(cc.m) > 10000 { // bound the memory a flood of numbers can take
+		clear(cc.m)
+	}
+	cc.m[phoneNumberID] = e
+	cc.mu.Unlock()
+	return e, false, nil
+}
+
 // verifyWithConfigSecrets checks the signature against the app secrets of
-// the configs the webhook names.
+// the configs the webhook names. Cached configs are tried first; when they
+// do not verify the body, freshly read ones are (a rotated secret).
 func (sv *service) verifyWithConfigSecrets(ctx context.Context, wh *whatsapp.Webhook, body []byte, sig string) bool {
 	if sv.api.Box == nil {
 		return false
 	}
-	seen := map[string]bool{}
-	for _, ch := range wh.Changes() {
-		var cfgs []*parley.WhatsAppConfig
-		if ch.PhoneNumberID != "" {
-			if seen["p:"+ch.PhoneNumberID] {
+	for pass := 0; pass < 2; pass++ {
+		fresh, anyCached := pass == 1, false
+		seen := map[string]bool{}
+		for _, ch := range wh.Changes() {
+			if ch.PhoneNumberID != "" {
+				if seen["p:"+ch.PhoneNumberID] {
+					continue
+				}
+				seen["p:"+ch.PhoneNumberID] = true
+				e, cached, err := sv.configByPhone(ctx, ch.PhoneNumberID, fresh)
+				if err != nil || e == nil {
+					continue
+				}
+				anyCached = anyCached || cached
+				if e.secret != "" && whatsapp.VerifySignature([]byte(e.secret), body, sig) {
+					return true
+				}
 				continue
 			}
-			seen["p:"+ch.PhoneNumberID] = true
-			if cfg, err := store.GetConfigByPhoneNumberID(ctx, sv.api.DB.Read(), ch.PhoneNumberID); err == nil {
-				cfgs = append(cfgs, cfg)
-			}
-		} else if ch.WABAID != "" {
-			if seen["w:"+ch.WABAID] {
+			if ch.WABAID == "" || fresh || seen["w:"+ch.WABAID] {
 				continue
 			}
 			seen["w:"+ch.WABAID] = true
-			cfgs, _ = configsByWABA(ctx, sv.api.DB.Read(), ch.WABAID)
+			cfgs, _ := configsByWABA(ctx, sv.api.DB.Read(), ch.WABAID)
+			for _, cfg := range cfgs {
+				if cfg.AppSecretEnc == "" {
+					continue
+				}
+				secret, err := sv.api.Box.Decrypt(cfg.AppSecretEnc)
+				if err == nil && secret != "" && whatsapp.VerifySignature([]byte(secret), body, sig) {
+					return true
+				}
+			}
 		}
-		for _, cfg := range cfgs {
-			if cfg.AppSecretEnc == "" {
-				continue
-			}
-			secret, err := sv.api.Box.Decrypt(cfg.AppSecretEnc)
-			if err == nil && secret != "" && whatsapp.VerifySignature([]byte(secret), body, sig) {
-				return true
-			}
+		if !anyCached {
+			break
 		}
 	}
 	return false
@@ -199,134 +287,188 @@ func ProcessWebhook(ctx context.Context, s *api.Server, body []byte) error {
 // inserted the same message between our check and our insert.
 var errRace = errors.New("messaging: concurrent duplicate")
 
-// process applies a parsed webhook in one transaction, once per body.
-func (sv *service) process(ctx context.Context, wh *whatsapp.Webhook, body []byte) error {
-	sum := sha256.Sum256(body)
-	sha := hex.EncodeToString(sum[:])
-	var err error
-	wrote := false
-	for attempt := 0; attempt < 3; attempt++ {
-		err = sv.api.DB.Tx(ctx, func(tx *store.Conn) error {
-			fresh, err := insertReceipt(ctx, tx, sha, now())
-			if err != nil || !fresh {
-				return err // a replay is acknowledged and not applied again
-			}
-			wrote, err = sv.apply(ctx, tx, wh)
-			return err
-		})
-		if !errors.Is(err, errRace) {
-			break
+// needsConfig reports whether a change is applied to the config of its
+// phone number.
+func needsConfig(ch *whatsapp.Change) bool {
+	return ch.Field != whatsapp.FieldMessageTemplateStatusUpdate && ch.PhoneNumberID != "" &&
+		(len(ch.Messages) > 0 || len(ch.Echoes) > 0 || len(ch.Statuses) > 0 || len(ch.Calls) > 0)
+}
+
+// resolveConfigs looks up, outside the transaction, the configs of the
+// phone numbers the webhook is about (nil for unknown numbers).
+func (sv *service) resolveConfigs(ctx context.Context, wh *whatsapp.Webhook, fresh bool) (map[string]*parley.WhatsAppConfig, bool, error) {
+	out := map[string]*parley.WhatsAppConfig{}
+	anyCached := false
+	for _, ch := range wh.Changes() {
+		if !needsConfig(ch) {
+			continue
 		}
+		if _, ok := out[ch.PhoneNumberID]; ok {
+			continue
+		}
+		e, cached, err := sv.configByPhone(ctx, ch.PhoneNumberID, fresh)
+		if err != nil {
+			return nil, false, err
+		}
+		anyCached = anyCached || cached
+		if e == nil {
+			out[ch.PhoneNumberID] = nil
+			continue
+		}
+		out[ch.PhoneNumberID] = e.cfg
+	}
+	return out, anyCached, nil
+}
+
+// needsReceipt reports whether applying the webhook twice could differ
+// from applying it once, so its body's hash must be recorded: statuses
+// (unknown wamids are kept as pending, once per delivery), template updates
+// and calls. Messages and echoes need no receipt: a wamid the config
+// already has is a duplicate, recognised by the same statement that finds
+// the contact, so a replayed message-only body changes nothing either way
+// and saves a write per webhook.
+func needsReceipt(wh *whatsapp.Webhook) bool {
+	for _, ch := range wh.Changes() {
+		if ch.Field == whatsapp.FieldMessageTemplateStatusUpdate || len(ch.Statuses) > 0 || len(ch.Calls) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// applied is what a webhook's transaction did, for the wake-ups after its
+// commit.
+type applied struct {
+	jobsDue   bool // a job that is due now (or very soon) was enqueued
+	delivered bool // events with at least one delivery were written
+}
+
+// soon is how close a timer must be for its enqueueing to wake the job
+// runner; later timers are found by the runner's polling.
+const soon = time.Second
+
+// process applies a parsed webhook in one transaction, once per body. The
+// transaction is a group commit on SQLite: it shares its commit with the
+// webhooks arriving at the same time, each in its own savepoint, and
+// returns only after that commit (so Meta's 200 means stored), or with an
+// error having stored nothing.
+func (sv *service) process(ctx context.Context, wh *whatsapp.Webhook, body []byte) error {
+	sha := ""
+	if needsReceipt(wh) {
+		sum := sha256.Sum256(body)
+		sha = hex.EncodeToString(sum[:])
+	}
+	cfgs, cached, err := sv.resolveConfigs(ctx, wh, false)
+	if err != nil {
+		return err
+	}
+	var did applied
+	for attempt := 0; attempt < 3; attempt++ {
+		err = sv.api.DB.TxGroup(ctx, func(tx *store.Conn) error {
+			did = applied{}
+			if sha != "" {
+				fresh, err := insertReceipt(ctx, tx, sha, now())
+				if err != nil || !fresh {
+					return err // a replay is acknowledged and not applied again
+				}
+			}
+			return sv.apply(ctx, tx, wh, cfgs, &did)
+		})
+		if errors.Is(err, errRace) {
+			continue
+		}
+		if cached && store.IsForeignKeyViolation(err) {
+			// A cached config (or its customer) was deleted meanwhile:
+			// look the numbers up again and apply the webhook to what
+			// exists now.
+			if cfgs, cached, err = sv.resolveConfigs(ctx, wh, true); err != nil {
+				return err
+			}
+			continue
+		}
+		break
 	}
 	if err != nil {
 		return err
 	}
-	if wrote {
-		sv.afterCommit()
+	if did.jobsDue {
+		sv.api.JobsEnqueued()
+	}
+	if did.delivered {
+		sv.api.EventsWritten()
 	}
 	return nil
 }
 
-// inbound holds per-transaction lookups so a batch naming the same config
-// many times reads it once.
-type inbound struct {
-	configs map[string]*parley.WhatsAppConfig // by phone_number_id; nil = unknown
+// unknownPhone records a change for a phone_number_id no config has: it is
+// acknowledged and dropped.
+func (sv *service) unknownPhone(phoneNumberID string) {
+	webhookUnknownPhone.Inc()
+	sv.log.Warn("messaging: webhook for unknown phone_number_id", slog.String("phone_number_id", phoneNumberID))
 }
 
-func (sv *service) configFor(ctx context.Context, tx *store.Conn, in *inbound, phoneNumberID string) (*parley.WhatsAppConfig, error) {
-	if cfg, ok := in.configs[phoneNumberID]; ok {
-		return cfg, nil
-	}
-	cfg, err := store.GetConfigByPhoneNumberID(ctx, tx, phoneNumberID)
-	if parley.IsNotFound(err) {
-		in.configs[phoneNumberID] = nil
-		webhookUnknownPhone.Inc()
-		sv.log.Warn("messaging: webhook for unknown phone_number_id", slog.String("phone_number_id", phoneNumberID))
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	in.configs[phoneNumberID] = cfg
-	return cfg, nil
-}
-
-func (sv *service) apply(ctx context.Context, tx *store.Conn, wh *whatsapp.Webhook) (bool, error) {
-	in := &inbound{configs: map[string]*parley.WhatsAppConfig{}}
-	wrote := false
+func (sv *service) apply(ctx context.Context, tx *store.Conn, wh *whatsapp.Webhook, cfgs map[string]*parley.WhatsAppConfig, did *applied) error {
+	unknown := map[string]bool{}
 	for _, ch := range wh.Changes() {
 		if ch.Field == whatsapp.FieldMessageTemplateStatusUpdate {
 			if len(ch.TemplateUpdates) == 0 {
 				continue
 			}
-			cfgs, err := configsByWABA(ctx, tx, ch.WABAID)
+			wabaCfgs, err := configsByWABA(ctx, tx, ch.WABAID)
 			if err != nil {
-				return wrote, err
+				return err
 			}
-			if len(cfgs) == 0 {
+			if len(wabaCfgs) == 0 {
 				webhookUnknownPhone.Inc()
 				sv.log.Warn("messaging: template update for unknown WABA", slog.String("waba_id", ch.WABAID))
 			}
 			if sv.opts.OnTemplateStatus == nil {
 				continue
 			}
-			for _, cfg := range cfgs {
+			for _, cfg := range wabaCfgs {
 				for _, u := range ch.TemplateUpdates {
 					if err := sv.hookErr("template status", sv.opts.OnTemplateStatus(ctx, tx, cfg, u)); err != nil {
-						return wrote, err
+						return err
 					}
-					wrote = true
+					did.jobsDue, did.delivered = true, true // hooks may enqueue and emit
 				}
 			}
 			continue
 		}
-		if ch.PhoneNumberID == "" {
+		if !needsConfig(ch) {
 			continue
 		}
-		if len(ch.Messages) == 0 && len(ch.Echoes) == 0 && len(ch.Statuses) == 0 && len(ch.Calls) == 0 {
-			continue
-		}
-		cfg, err := sv.configFor(ctx, tx, in, ch.PhoneNumberID)
-		if err != nil {
-			return wrote, err
-		}
+		cfg := cfgs[ch.PhoneNumberID]
 		if cfg == nil {
+			if !unknown[ch.PhoneNumberID] {
+				unknown[ch.PhoneNumberID] = true
+				sv.unknownPhone(ch.PhoneNumberID)
+			}
 			continue
 		}
 		for i := range ch.Messages {
-			w, err := sv.applyMessage(ctx, tx, cfg, &ch.Messages[i])
-			if err != nil {
-				return wrote, err
+			if err := sv.applyMessage(ctx, tx, cfg, &ch.Messages[i], did); err != nil {
+				return err
 			}
-			wrote = wrote || w
 		}
 		for i := range ch.Echoes {
-			w, err := sv.applyMessage(ctx, tx, cfg, &ch.Echoes[i])
-			if err != nil {
-				return wrote, err
+			if err := sv.applyMessage(ctx, tx, cfg, &ch.Echoes[i], did); err != nil {
+				return err
 			}
-			wrote = wrote || w
 		}
-		for _, st := range ch.Statuses {
-			if st.Type == "call" || st.ID == "" {
-				continue // call statuses belong to the calls area
-			}
-			w, err := sv.applyInboundStatus(ctx, tx, cfg, st)
-			if err != nil {
-				return wrote, err
-			}
-			wrote = wrote || w
+		if err := sv.applyStatuses(ctx, tx, cfg, ch.Statuses, did); err != nil {
+			return err
 		}
 		if sv.opts.OnCall != nil {
 			for _, c := range ch.Calls {
 				if err := sv.hookErr("call", sv.opts.OnCall(ctx, tx, cfg, c)); err != nil {
-					return wrote, err
+					return err
 				}
-				wrote = true
+				did.jobsDue, did.delivered = true, true
 			}
 		}
 	}
-	return wrote, nil
+	return nil
 }
 
 // hookErr lets a hook refuse one item without failing the webhook: a
@@ -344,34 +486,19 @@ func (sv *service) hookErr(what string, err error) error {
 	return err
 }
 
-// applyMessage stores one customer message (or business-app echo), opening
-// a conversation when none is active, and emits its events. A wamid the
-// config already has is a duplicate delivery: nothing happens.
-func (sv *service) applyMessage(ctx context.Context, tx *store.Conn, cfg *parley.WhatsAppConfig, im *whatsapp.InboundMessage) (bool, error) {
-	if im.ID == "" {
-		return false, nil
+// emit writes an event and notes whether it has deliveries to wake the
+// workers for.
+func emit(ctx context.Context, tx *store.Conn, did *applied, ev events.Event) error {
+	n, err := events.Emit(ctx, tx, ev)
+	if n > 0 {
+		did.delivered = true
 	}
-	if dup, err := messageExists(ctx, tx, cfg.ID, im.ID); err != nil || dup {
-		return false, err
-	}
-	peer := im.From
-	if im.IsEcho {
-		peer = im.To
-	}
-	phone := parley.NormalizePhone(peer)
-	if phone == "" {
-		return false, nil
-	}
-	t := now()
-	contactID, name, err := upsertContact(ctx, tx, cfg, phone, im.ProfileName, t)
-	if err != nil {
-		return false, err
-	}
-	cv, created, err := openConversation(ctx, tx, cfg, phone, &contactID, name, t)
-	if err != nil {
-		return false, err
-	}
-	m := &parley.Message{ID: store.NewID(), ProjectID: cfg.ProjectID, ConversationID: cv.ID, ConfigID: cfg.ID, PhoneNumber: phone,
+	return err
+}
+
+// inboundMessage builds the stored message of an inbound message or echo.
+func inboundMessage(cfg *parley.WhatsAppConfig, im *whatsapp.InboundMessage, phone string, t time.Time) *parley.Message {
+	m := &parley.Message{ID: store.NewID(), ProjectID: cfg.ProjectID, ConfigID: cfg.ID, PhoneNumber: phone,
 		Direction: im.Direction, Origin: im.Origin, MessageType: im.MessageType, Status: parley.MessageReceived,
 		ProcessingStatus: parley.ProcessingPending, MessageTypeData: im.MessageTypeData, MetaPayload: im.Raw,
 		Metadata: parley.JSONObject{}, CreatedAt: t, UpdatedAt: t}
@@ -416,33 +543,62 @@ func (sv *service) applyMessage(ctx context.Context, tx *store.Conn, cfg *parley
 			m.MediaSHA256 = &v
 		}
 	}
-	upd, err := touchConversation(ctx, tx, cv, messageActivity{MessageID: m.ID, Type: m.MessageType, Text: m.Content, At: t,
-		Inbound: m.Direction == parley.DirectionInbound})
-	if err != nil {
-		return false, err
+	return m
+}
+
+// applyMessage stores one customer message (or business-app echo), opening
+// a conversation when none is active, and emits its events. A wamid the
+// config already has is a duplicate delivery: nothing happens.
+func (sv *service) applyMessage(ctx context.Context, tx *store.Conn, cfg *parley.WhatsAppConfig, im *whatsapp.InboundMessage, did *applied) error {
+	if im.ID == "" {
+		return nil
 	}
-	m.Seq = upd.LastSeq
+	peer := im.From
+	if im.IsEcho {
+		peer = im.To
+	}
+	phone := parley.NormalizePhone(peer)
+	if phone == "" {
+		return nil
+	}
+	t := now()
+	// A read finds the contact and tells a duplicate apart (then nothing
+	// changes); the contact is written only when new or renamed.
+	contactID, name, dup, err := upsertInboundContact(ctx, tx, cfg, phone, im.ProfileName, im.ID, t)
+	if err != nil || dup {
+		return err
+	}
+	m := inboundMessage(cfg, im, phone, t)
+	// One statement records the message on the active conversation, or,
+	// when there is none, another opens one already counting it.
+	upd, created, err := recordMessage(ctx, tx, cfg, phone, contactID, name, messageActivity{MessageID: m.ID, Type: m.MessageType,
+		Text: m.Content, At: t, Inbound: m.Direction == parley.DirectionInbound})
+	if err != nil {
+		return err
+	}
+	m.ConversationID, m.Seq = upd.ID, upd.LastSeq
 	ok, err := insertMessage(ctx, tx, m)
 	if err != nil {
-		return false, err
+		return err
 	}
 	if !ok {
-		return false, errRace
+		return errRace
 	}
 	if m.MediaID != nil {
 		if _, err := jobs.Enqueue(ctx, tx, JobFetchMedia, map[string]string{"message_id": m.ID},
 			jobs.Options{UniqueKey: JobFetchMedia + ":" + m.ID}); err != nil {
-			return false, err
+			return err
 		}
+		did.jobsDue = true
 	}
-	if err := sv.scheduleAutoEnd(ctx, tx, cv.ID, t); err != nil {
-		return false, err
+	if err := sv.armAutoEnd(ctx, tx, upd.ID, t, did); err != nil {
+		return err
 	}
 	if created {
 		v2, v1 := conversationPayloads(upd, cfg)
-		if _, err := events.Emit(ctx, tx, events.Event{ProjectID: cfg.ProjectID, ConfigID: cfg.ID, ConversationID: cv.ID,
+		if err := emit(ctx, tx, did, events.Event{ProjectID: cfg.ProjectID, ConfigID: cfg.ID, ConversationID: upd.ID,
 			Type: parley.EventConversationCreated, V2: v2, V1: v1}); err != nil {
-			return false, err
+			return err
 		}
 	}
 	typ := parley.EventMessageReceived
@@ -450,41 +606,103 @@ func (sv *service) applyMessage(ctx context.Context, tx *store.Conn, cfg *parley
 		typ = parley.EventMessageSent
 	}
 	v2, v1 := sv.messagePayloads(m, upd, cfg, created)
-	if _, err := events.Emit(ctx, tx, events.Event{ProjectID: cfg.ProjectID, ConfigID: cfg.ID, ConversationID: cv.ID,
+	if err := emit(ctx, tx, did, events.Event{ProjectID: cfg.ProjectID, ConfigID: cfg.ID, ConversationID: upd.ID,
 		Type: typ, Seq: m.Seq, V2: v2, V1: v1}); err != nil {
-		return false, err
+		return err
 	}
 	if sv.opts.OnCallPermission != nil && im.MessageType == whatsapp.MessageTypeInteractive &&
 		fmt.Sprint(im.MessageTypeData["interactive_type"]) == "call_permission_reply" {
 		if err := sv.hookErr("call permission", sv.opts.OnCallPermission(ctx, tx, cfg, contactID, im)); err != nil {
-			return false, err
+			return err
 		}
+		did.jobsDue, did.delivered = true, true
 	}
-	return true, nil
+	return nil
 }
 
-// applyInboundStatus applies a delivery status to the config's message with
-// that wamid, or keeps it for later when the send job has not recorded the
-// wamid yet.
-func (sv *service) applyInboundStatus(ctx context.Context, tx *store.Conn, cfg *parley.WhatsAppConfig, st whatsapp.Status) (bool, error) {
-	m, err := getMessageByWamid(ctx, tx, cfg.ID, st.ID)
+// armAutoEnd makes sure the conversation's idle timer exists. Unlike
+// scheduleAutoEnd it does not push an armed timer back on every message:
+// the timer, when it fires, ends the conversation only if it has been idle
+// for the whole auto-end period and re-arms itself from the last activity
+// otherwise. The inbound path so adds no job write per message (an insert
+// that finds the timer armed writes nothing).
+func (sv *service) armAutoEnd(ctx context.Context, tx *store.Conn, conversationID string, last time.Time, did *applied) error {
+	d := sv.api.Config.ConversationAutoEnd
+	if d <= 0 {
+		return nil
+	}
+	id, err := jobs.Enqueue(ctx, tx, JobAutoEnd, autoEndPayload{ConversationID: conversationID},
+		jobs.Options{UniqueKey: autoEndKey(conversationID), RunAt: last.Add(d)})
 	if err != nil {
-		return false, err
+		return err
 	}
-	t := now()
-	if m == nil {
-		return false, addPendingStatus(ctx, tx, cfg.ID, st.ID, st.Raw, t)
+	if id != "" && d < soon {
+		did.jobsDue = true
 	}
-	ev, changed := applyStatus(m, st.Raw, t)
-	if !changed {
-		return false, nil
+	return nil
+}
+
+// applyStatuses applies a change's delivery statuses, in order, to the
+// config's messages with their wamids, and keeps those whose wamid is not
+// known yet (the send job has not recorded it) for later. The messages are
+// read with one query and the kept statuses written with one statement.
+func (sv *service) applyStatuses(ctx context.Context, tx *store.Conn, cfg *parley.WhatsAppConfig, sts []whatsapp.Status, did *applied) error {
+	wamids := make([]string, 0, len(sts))
+	for _, st := range sts {
+		if st.Type == "call" || st.ID == "" {
+			continue // call statuses belong to the calls area
+		}
+		wamids = append(wamids, st.ID)
 	}
-	m.UpdatedAt = t
-	if err := saveMessageState(ctx, tx, m); err != nil {
-		return false, err
+	if len(wamids) == 0 {
+		return nil
 	}
-	if ev == "" {
-		return false, nil
+	msgs, err := messagesByWamids(ctx, tx, cfg.ID, wamids)
+	if err != nil {
+		return err
 	}
-	return true, sv.emitMessageEvents(ctx, tx, m, []string{ev})
+	var pending []pendingStatus
+	var convs map[string]*parley.Conversation
+	for _, st := range sts {
+		if st.Type == "call" || st.ID == "" {
+			continue
+		}
+		t := now()
+		m := msgs[st.ID]
+		if m == nil {
+			pending = append(pending, pendingStatus{wamid: st.ID, payload: st.Raw, at: t})
+			continue
+		}
+		ev, changed := applyStatus(m, st.Raw, t)
+		if !changed {
+			continue
+		}
+		m.UpdatedAt = t
+		if err := saveMessageState(ctx, tx, m); err != nil {
+			return err
+		}
+		if ev == "" {
+			continue
+		}
+		cv := convs[m.ConversationID]
+		if cv == nil {
+			if cv, err = getConversationByID(ctx, tx, m.ConversationID); err != nil {
+				return err
+			}
+			if convs == nil {
+				convs = map[string]*parley.Conversation{}
+			}
+			convs[m.ConversationID] = cv
+		}
+		v2, v1 := sv.messagePayloads(m, cv, cfg, false)
+		var seq int64
+		if events.Ordered(ev) {
+			seq = m.Seq
+		}
+		if err := emit(ctx, tx, did, events.Event{ProjectID: m.ProjectID, ConfigID: m.ConfigID, ConversationID: m.ConversationID,
+			Type: ev, Seq: seq, V2: v2, V1: v1}); err != nil {
+			return err
+		}
+	}
+	return addPendingStatuses(ctx, tx, cfg.ID, pending)
 }

@@ -381,19 +381,6 @@ func insertMessage(ctx context.Context, tx *store.Conn, m *parley.Message) (bool
 	return n > 0, nil
 }
 
-// messageExists reports whether the config already has a message with wamid.
-func messageExists(ctx context.Context, c *store.Conn, configID, wamid string) (bool, error) {
-	var one int
-	err := c.QueryRow(ctx, `SELECT 1 FROM messages WHERE whatsapp_config_id = ? AND whatsapp_message_id = ?`, configID, wamid).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("messaging: message exists: %w", err)
-	}
-	return true, nil
-}
-
 // saveMessageState writes the mutable columns of m: status, wamid, statuses
 // history, errors and timestamps.
 func saveMessageState(ctx context.Context, tx *store.Conn, m *parley.Message) error {
@@ -461,18 +448,6 @@ func getMessageByID(ctx context.Context, c *store.Conn, id string) (*parley.Mess
 	return m, nil
 }
 
-// getMessageByWamid returns the config's message with wamid, or nil.
-func getMessageByWamid(ctx context.Context, c *store.Conn, configID, wamid string) (*parley.Message, error) {
-	m, err := scanMessage(c.QueryRow(ctx, `SELECT `+msgCols+` FROM messages WHERE whatsapp_config_id = ? AND whatsapp_message_id = ?`, configID, wamid))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("messaging: get message by wamid: %w", err)
-	}
-	return m, nil
-}
-
 // deleteMessage deletes a project's message (Parley's copy only).
 func deleteMessage(ctx context.Context, c *store.Conn, projectID, id string) error {
 	res, err := c.Exec(ctx, `DELETE FROM messages WHERE project_id = ? AND id = ?`, projectID, id)
@@ -495,16 +470,6 @@ func markMessageRead(ctx context.Context, c *store.Conn, m *parley.Message, now 
 		m.Status, m.ProcessingStatus, store.NullMicros(m.ReadAt), store.Micros(now), m.ID)
 	if err != nil {
 		return fmt.Errorf("messaging: mark read: %w", err)
-	}
-	return nil
-}
-
-// addPendingStatus keeps a status whose wamid is not known yet.
-func addPendingStatus(ctx context.Context, tx *store.Conn, configID, wamid string, raw json.RawMessage, now time.Time) error {
-	_, err := tx.Exec(ctx, `INSERT INTO pending_statuses (id, whatsapp_config_id, whatsapp_message_id, payload, created_at) VALUES (?, ?, ?, ?, ?)`,
-		store.NewID(), configID, wamid, string(raw), store.Micros(now))
-	if err != nil {
-		return fmt.Errorf("messaging: pending status: %w", err)
 	}
 	return nil
 }
@@ -627,5 +592,237 @@ func touchActive(ctx context.Context, tx *store.Conn, cv *parley.Conversation, a
 		return fmt.Errorf("messaging: touch conversation: %w", err)
 	}
 	cv.LastActiveAt, cv.UpdatedAt = at, at
+	return nil
+}
+
+// ---- the inbound path: few statements per webhook ----
+
+// upsertInboundContact finds or creates the project's contact for waID,
+// refreshing its profile name when one is given, and returns its id and
+// name, unless the config already has a message with wamid: then it
+// changes nothing and reports dup (a duplicate delivery from Meta). The
+// common case, a known contact whose name did not change, is one read
+// (which also tells a duplicate apart) and no write.
+func upsertInboundContact(ctx context.Context, tx *store.Conn, cfg *parley.WhatsAppConfig, waID, profileName, wamid string, now time.Time) (string, *string, bool, error) {
+	var id, got, cust sql.NullString
+	var dup bool
+	err := tx.QueryRow(ctx, `SELECT id, profile_name, customer_id,
+		EXISTS (SELECT 1 FROM messages WHERE whatsapp_config_id = ? AND whatsapp_message_id = ?)
+		FROM contacts WHERE project_id = ? AND wa_id = ?`, cfg.ID, wamid, cfg.ProjectID, waID).Scan(&id, &got, &cust, &dup)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return "", nil, false, fmt.Errorf("messaging: find contact: %w", err)
+	case dup:
+		return "", nil, true, nil
+	case (profileName == "" || (got.Valid && got.String == profileName)) && (cust.Valid || cfg.CustomerID == nil):
+		return id.String, store.StrPtr(got), false, nil
+	}
+	us := store.Micros(now)
+	var name, lc any
+	if profileName != "" {
+		name, lc = profileName, strings.ToLower(profileName)
+	}
+	var rid string
+	err = tx.QueryRow(ctx, `INSERT INTO contacts (id, project_id, customer_id, wa_id, profile_name, profile_name_lc, metadata, created_at, updated_at)
+		SELECT ?, ?, ?, ?, ?, ?, '{}', ?, ?
+		WHERE NOT EXISTS (SELECT 1 FROM messages WHERE whatsapp_config_id = ? AND whatsapp_message_id = ?)
+		ON CONFLICT (project_id, wa_id) DO UPDATE SET profile_name = COALESCE(excluded.profile_name, contacts.profile_name),
+			profile_name_lc = COALESCE(excluded.profile_name_lc, contacts.profile_name_lc),
+			customer_id = COALESCE(contacts.customer_id, excluded.customer_id),
+			updated_at = CASE WHEN excluded.profile_name IS NULL OR excluded.profile_name = contacts.profile_name THEN contacts.updated_at ELSE excluded.updated_at END
+		RETURNING id, profile_name`,
+		store.NewID(), cfg.ProjectID, store.NullStr(cfg.CustomerID), waID, name, lc, us, us, cfg.ID, wamid).Scan(&rid, &got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, true, nil
+	}
+	if err != nil {
+		return "", nil, false, fmt.Errorf("messaging: upsert contact: %w", err)
+	}
+	return rid, store.StrPtr(got), false, nil
+}
+
+// recordMessage records a new message on the active conversation of
+// (config, phone) and returns the conversation as updated, with the
+// message's sequence number in LastSeq. When there is no active
+// conversation it opens one that already counts the message (created is
+// then true): the same row an insert followed by the update would leave.
+// The contact is linked when the conversation has none. The partial unique
+// index makes a concurrent open lose cleanly: its insert does nothing and
+// the update runs again on the winner's row.
+func recordMessage(ctx context.Context, tx *store.Conn, cfg *parley.WhatsAppConfig, phone, contactID string, contactName *string, a messageActivity) (*parley.Conversation, bool, error) {
+	us := store.Micros(a.At)
+	var in, out sql.NullInt64
+	if a.Inbound {
+		in = sql.NullInt64{Int64: us, Valid: true}
+	} else {
+		out = sql.NullInt64{Int64: us, Valid: true}
+	}
+	text := a.Text
+	if text != nil && len(*text) > 1000 {
+		t := truncateRunes(*text, 1000)
+		text = &t
+	}
+	t := store.Time(us)
+	for try := 0; try < 2; try++ {
+		// Only what the update does not set is read back; the rest of the
+		// conversation is known.
+		upd := &parley.Conversation{ConfigID: cfg.ID, PhoneNumber: phone, Status: parley.ConversationActive,
+			LastMessageID: &a.MessageID, LastMessageType: &a.Type, LastMessageText: text, LastMessageAt: &t, LastActiveAt: t, UpdatedAt: t}
+		var contact sql.NullString
+		var lin, lout, ended sql.NullInt64
+		var meta string
+		var ca int64
+		err := tx.QueryRow(ctx, `UPDATE conversations SET messages_count = messages_count + 1, last_seq = last_seq + 1,
+			contact_id = COALESCE(contact_id, ?), last_message_id = ?, last_message_type = ?, last_message_text = ?, last_message_at = ?,
+			last_inbound_at = COALESCE(?, last_inbound_at), last_outbound_at = COALESCE(?, last_outbound_at),
+			last_active_at = ?, updated_at = ? WHERE whatsapp_config_id = ? AND phone_number = ? AND status = 'active'
+			RETURNING id, project_id, contact_id, metadata, messages_count, last_seq, last_inbound_at, last_outbound_at, ended_at, created_at`,
+			contactID, a.MessageID, a.Type, store.NullStr(text), us, in, out, us, us, cfg.ID, phone).
+			Scan(&upd.ID, &upd.ProjectID, &contact, &meta, &upd.MessagesCount, &upd.LastSeq, &lin, &lout, &ended, &ca)
+		if err == nil {
+			upd.ContactID, upd.LastInboundAt, upd.LastOutboundAt, upd.EndedAt = store.StrPtr(contact), store.TimePtr(lin), store.TimePtr(lout), store.TimePtr(ended)
+			upd.CreatedAt = store.Time(ca)
+			if meta == "{}" {
+				upd.Metadata = parley.JSONObject{}
+			} else {
+				_ = store.FromJSON(meta, &upd.Metadata)
+			}
+			switch {
+			case upd.ContactID == nil:
+			case *upd.ContactID == contactID:
+				upd.ContactName = contactName
+			default: // linked to another contact of the same number
+				var n sql.NullString
+				if err := tx.QueryRow(ctx, `SELECT profile_name FROM contacts WHERE id = ?`, *upd.ContactID).Scan(&n); err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return nil, false, fmt.Errorf("messaging: contact name: %w", err)
+				}
+				upd.ContactName = store.StrPtr(n)
+			}
+			return upd, false, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, false, fmt.Errorf("messaging: touch conversation: %w", err)
+		}
+		cid := contactID
+		cv := &parley.Conversation{ID: store.NewID(), ProjectID: cfg.ProjectID, ConfigID: cfg.ID, ContactID: &cid, PhoneNumber: phone,
+			Status: parley.ConversationActive, Metadata: parley.JSONObject{}, MessagesCount: 1, LastSeq: 1,
+			LastMessageID: &a.MessageID, LastMessageType: &a.Type, LastMessageText: text, LastMessageAt: &t,
+			LastActiveAt: t, CreatedAt: t, UpdatedAt: t, ContactName: contactName}
+		if a.Inbound {
+			cv.LastInboundAt = &t
+		} else {
+			cv.LastOutboundAt = &t
+		}
+		res, err := tx.Exec(ctx, `INSERT INTO conversations (id, project_id, whatsapp_config_id, contact_id, phone_number, status, metadata,
+			messages_count, last_seq, last_message_id, last_message_type, last_message_text, last_message_at, last_inbound_at, last_outbound_at,
+			last_active_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'active', '{}', 1, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (whatsapp_config_id, phone_number) WHERE status = 'active' DO NOTHING`,
+			cv.ID, cv.ProjectID, cv.ConfigID, contactID, phone, a.MessageID, a.Type, store.NullStr(text), us, in, out, us, us, us)
+		if err != nil {
+			return nil, false, fmt.Errorf("messaging: open conversation: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			return cv, true, nil
+		}
+	}
+	return nil, false, errors.New("messaging: active conversation vanished")
+}
+
+// maxInList bounds the values of one IN list; lists are padded to a power
+// of two (repeating the last value) so few distinct statements are
+// prepared.
+const maxInList = 64
+
+// placeholders returns "?, ?, …" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+var inLists = func() map[int]string {
+	m := map[int]string{}
+	for n := 1; n <= maxInList; n <<= 1 {
+		m[n] = placeholders(n)
+	}
+	return m
+}()
+
+// messagesByWamids returns the config's messages with the given wamids, by
+// wamid; unknown wamids are absent.
+func messagesByWamids(ctx context.Context, c *store.Conn, configID string, wamids []string) (map[string]*parley.Message, error) {
+	out := make(map[string]*parley.Message, len(wamids))
+	for len(wamids) > 0 {
+		n := min(len(wamids), maxInList)
+		chunk := wamids[:n]
+		wamids = wamids[n:]
+		size := 1
+		for size < n {
+			size <<= 1
+		}
+		args := make([]any, 0, size+1)
+		args = append(args, configID)
+		for i := 0; i < size; i++ {
+			args = append(args, chunk[min(i, n-1)])
+		}
+		rows, err := c.Query(ctx, `SELECT `+msgCols+` FROM messages WHERE whatsapp_config_id = ? AND whatsapp_message_id IN (`+inLists[size]+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("messaging: messages by wamid: %w", err)
+		}
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if m.WhatsAppMessageID != nil {
+				out[*m.WhatsAppMessageID] = m
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// pendingStatus is a status whose wamid is not known yet.
+type pendingStatus struct {
+	wamid   string
+	payload json.RawMessage
+	at      time.Time
+}
+
+// maxInsertRows bounds the rows of one multi-row insert; batches are split into
+// power-of-two chunks so few distinct statements are prepared.
+const maxInsertRows = 32
+
+var pendingInserts = func() map[int]string {
+	m := map[int]string{}
+	for n := 1; n <= maxInsertRows; n <<= 1 {
+		m[n] = `INSERT INTO pending_statuses (id, whatsapp_config_id, whatsapp_message_id, payload, created_at) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
+	}
+	return m
+}()
+
+// addPendingStatuses keeps statuses whose wamid is not known yet, in
+// order (ids are time-ordered, so takePendingStatuses returns them in
+// arrival order).
+func addPendingStatuses(ctx context.Context, tx *store.Conn, configID string, ps []pendingStatus) error {
+	for len(ps) > 0 {
+		n := maxInsertRows
+		for n > len(ps) {
+			n >>= 1
+		}
+		args := make([]any, 0, 5*n)
+		for _, p := range ps[:n] {
+			args = append(args, store.NewID(), configID, p.wamid, string(p.payload), store.Micros(p.at))
+		}
+		ps = ps[n:]
+		if _, err := tx.Exec(ctx, pendingInserts[n], args...); err != nil {
+			return fmt.Errorf("messaging: pending status: %w", err)
+		}
+	}
 	return nil
 }
