@@ -45,6 +45,36 @@ type DB struct {
 
 	group     chan *groupReq // SQLite only: transactions waiting for a group commit
 	groupOnce sync.Once
+
+	ck             *sql.DB // SQLite only: runs WAL checkpoints
+	stopCk, ckDone chan struct{}
+	closeOnce      sync.Once
+}
+
+// checkpointInterval is how often the WAL is copied back into the database.
+const checkpointInterval = time.Second
+
+// checkpointLoop checkpoints the WAL in the background. PASSIVE never waits
+// for readers or writers; it copies what it can. Once a minute a RESTART
+// checkpoint (which waits briefly, up to busy_timeout) lets the WAL be
+// reused from its start so it does not grow without bound.
+func (db *DB) checkpointLoop() {
+	defer close(db.ckDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-db.stopCk:
+			_, _ = db.ck.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			return
+		case <-t.C:
+		}
+		mode := "PASSIVE"
+		if n%60 == 0 {
+			mode = "RESTART"
+		}
+		_, _ = db.ck.Exec("PRAGMA wal_checkpoint(" + mode + ")")
+	}
 }
 
 // Open connects to the database named by databaseURL: empty means a SQLite
@@ -102,6 +132,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		wq[k] = v
 	}
 	wq.Set("_txlock", "immediate")
+	// Checkpoints (copying the WAL back into the database, with an fsync)
+	// would otherwise run inside whichever commit crosses the threshold,
+	// stalling every writer queued behind it; a background connection runs
+	// them instead (see checkpointLoop).
+	wq.Add("_pragma", "wal_autocheckpoint(0)")
 	w, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
@@ -129,7 +164,17 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(0)
-	return &DB{Engine: SQLite, w: w, r: r, wStmts: &stmtCache{db: w}, rStmts: &stmtCache{db: r}}, nil
+	ck, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("store: open sqlite checkpointer: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	db := &DB{Engine: SQLite, w: w, r: r, wStmts: &stmtCache{db: w}, rStmts: &stmtCache{db: r},
+		ck: ck, stopCk: make(chan struct{}), ckDone: make(chan struct{})}
+	go db.checkpointLoop()
+	return db, nil
 }
 
 func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
@@ -149,6 +194,13 @@ func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	if db.ck != nil {
+		db.closeOnce.Do(func() {
+			close(db.stopCk)
+			<-db.ckDone
+			db.ck.Close()
+		})
+	}
 	for _, c := range []*stmtCache{db.wStmts, db.rStmts} {
 		if c != nil {
 			c.m.Range(func(_, v any) bool {
@@ -332,6 +384,10 @@ type Conn struct {
 	tx    bool
 	stmts *stmtCache // nil: no statement cache (PostgreSQL)
 	sqlTx *sql.Tx
+	// txStmts are the cached statements already bound to sqlTx: binding
+	// costs a few microseconds per call, and a group commit runs many
+	// small transactions' statements in one sqlTx.
+	txStmts map[string]*sql.Stmt
 }
 
 // stmt returns the cached prepared statement for q, bound to the
@@ -345,7 +401,15 @@ func (c *Conn) stmt(ctx context.Context, q string) (*sql.Stmt, bool) {
 		return nil, false
 	}
 	if c.sqlTx != nil {
-		return c.sqlTx.StmtContext(ctx, st), true
+		if ts, ok := c.txStmts[q]; ok {
+			return ts, true
+		}
+		ts := c.sqlTx.StmtContext(ctx, st)
+		if c.txStmts == nil {
+			c.txStmts = map[string]*sql.Stmt{}
+		}
+		c.txStmts[q] = ts
+		return ts, true
 	}
 	return st, true
 }
