@@ -764,7 +764,16 @@ func messagesByWamids(ctx context.Context, c *store.Conn, configID string, wamid
 		for i := 0; i < size; i++ {
 			args = append(args, chunk[min(i, n-1)])
 		}
-		rows, err := c.Query(ctx, `SELECT `+msgCols+` FROM messages WHERE whatsapp_config_id = ? AND whatsapp_message_id IN (`+inLists[size]+`)`, args...)
+		// On PostgreSQL the rows are locked (in id order, so two webhooks
+		// never deadlock) because the caller read-modify-writes their
+		// status: without the lock two status webhooks of one message
+		// processed at once could overwrite each other (read demoted to
+		// delivered). SQLite's single writer already serialises them.
+		lock := ""
+		if c.Postgres() {
+			lock = " ORDER BY id FOR UPDATE"
+		}
+		rows, err := c.Query(ctx, `SELECT `+msgCols+` FROM messages WHERE whatsapp_config_id = ? AND whatsapp_message_id IN (`+inLists[size]+`)`+lock, args...)
 		if err != nil {
 			return nil, fmt.Errorf("messaging: messages by wamid: %w", err)
 		}
