@@ -10,17 +10,17 @@ import (
 
 // Error codes. Each maps to exactly one HTTP status in internal/api.
 const (
-	EINVALID       = "invalid"        // 422: validation failed
-	EBADREQUEST    = "bad_request"    // 400: malformed request
-	ENOTFOUND      = "not_found"      // 404
-	ECONFLICT      = "conflict"       // 409
-	EFORBIDDEN     = "forbidden"      // 403
-	EUNAUTHORIZED  = "unauthorized"   // 401
-	ETOOLARGE      = "too_large"      // 413
-	ERATELIMIT     = "rate_limited"   // 429
-	EUNAVAILABLE   = "unavailable"    // 503
-	EINTERNAL      = "internal"       // 500
-	EUPSTREAM      = "upstream_error" // 502: Meta answered with an error
+	EINVALID      = "invalid"        // 422: validation failed
+	EBADREQUEST   = "bad_request"    // 400: malformed request
+	ENOTFOUND     = "not_found"      // 404
+	ECONFLICT     = "conflict"       // 409
+	EFORBIDDEN    = "forbidden"      // 403
+	EUNAUTHORIZED = "unauthorized"   // 401
+	ETOOLARGE     = "too_large"      // 413
+	ERATELIMIT    = "rate_limited"   // 429
+	EUNAVAILABLE  = "unavailable"    // 503
+	EINTERNAL     = "internal"       // 500
+	EUPSTREAM     = "upstream_error" // 502: Meta answered with an error
 )
 
 // Error is an error a client may see. Title becomes Kapso's "error" field,
