@@ -82,13 +82,14 @@ func ListContacts(ctx context.Context, c *store.Conn, projectID string, f Contac
 			where += ` AND customer_id IS NOT NULL`
 		}
 	}
+	// Substring filters can seek no index: every candidate entry is tested.
 	if f.ProfileNameCont != "" {
-		where += ` AND profile_name_lc LIKE ? ESCAPE '\'`
-		args = append(args, "%"+store.EscapeLike(strings.ToLower(f.ProfileNameCont))+"%")
+		where += ` AND ` + containsCond(c, "profile_name_lc")
+		args = append(args, containsArg(c, strings.ToLower(f.ProfileNameCont)))
 	}
 	if f.WaIDCont != "" {
-		where += ` AND wa_id LIKE ? ESCAPE '\'`
-		args = append(args, "%"+store.EscapeLike(f.WaIDCont)+"%")
+		where += ` AND ` + containsCond(c, "wa_id")
+		args = append(args, containsArg(c, f.WaIDCont))
 	}
 	if f.CreatedAtGteq != nil {
 		where += ` AND created_at >= ?`
@@ -98,11 +99,12 @@ func ListContacts(ctx context.Context, c *store.Conn, projectID string, f Contac
 		where += ` AND created_at <= ?`
 		args = append(args, store.Micros(*f.CreatedAtLteq))
 	}
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM contacts`+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("contacts: count: %w", err)
-	}
-	rows, err := c.Query(ctx, `SELECT `+contactCols+` FROM contacts`+where+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+	// The page is read first, over the covering index contacts_list
+	// (project_id, created_at, id, profile_name_lc) alone: a name search
+	// tests each entry without reading the table and stops as soon as the
+	// page is full. Only the page's rows are then read in full.
+	rows, err := c.Query(ctx, `SELECT `+contactCols+` FROM contacts WHERE id IN (SELECT id FROM contacts`+where+
+		` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?) ORDER BY created_at DESC, id DESC`,
 		append(args, p.PerPage, p.Offset())...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("contacts: list: %w", err)
@@ -115,7 +117,44 @@ func ListContacts(ctx context.Context, c *store.Conn, projectID string, f Contac
 		}
 		out = append(out, ct)
 	}
-	return out, total, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	// meta.total_count stays exact, but a page that is not full is the
+	// last one and gives it without counting. That spares the COUNT exactly
+	// when the page took a long scan: a rare name fragment reads every
+	// entry to fill its page. A full page, or an empty one past the first,
+	// needs the COUNT, which both engines answer for a name search from
+	// the narrow index contacts_name (project_id, profile_name_lc).
+	if n := len(out); n < p.PerPage && (n > 0 || p.Offset() == 0) {
+		return out, p.Offset() + n, nil
+	}
+	var total int
+	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM contacts`+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("contacts: count: %w", err)
+	}
+	return out, total, nil
+}
+
+// containsCond is the condition "column contains the next argument" (see
+// containsArg). SQLite's instr() is a plain byte search, a third cheaper per
+// entry than LIKE '%…%' (which decodes and case-folds the pattern for every
+// entry); PostgreSQL's LIKE is no slower than its strpos(). Both columns are
+// searched in the form they are stored (lower-cased name, digits), so the
+// two conditions match the same rows.
+func containsCond(c *store.Conn, column string) string {
+	if c.Postgres() {
+		return column + ` LIKE ? ESCAPE '\'`
+	}
+	return `instr(` + column + `, ?) > 0`
+}
+
+// containsArg is the argument of containsCond for fragment.
+func containsArg(c *store.Conn, fragment string) string {
+	if c.Postgres() {
+		return "%" + store.EscapeLike(fragment) + "%"
+	}
+	return fragment
 }
 
 // GetContact returns a project's contact by id.

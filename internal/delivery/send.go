@@ -17,12 +17,14 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/secrets"
 )
 
 // SnippetLimit is how much of a receiver's response body an attempt keeps.
@@ -58,6 +60,42 @@ func StandardSignature(secret, id string, timestamp int64, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
+// secretTTL is how long a decrypted webhook secret is kept in memory.
+const secretTTL = time.Minute
+
+// secretCache keeps decrypted webhook secrets briefly, keyed by their
+// ciphertext: a changed secret has a new ciphertext, so the cache is never
+// stale, only spared an AES-GCM open per request.
+type secretCache struct {
+	mu sync.Mutex
+	m  map[string]cachedSecret
+}
+
+type cachedSecret struct {
+	secret  string
+	expires time.Time
+}
+
+func (c *secretCache) get(box *secrets.Box, enc string, now time.Time) (string, error) {
+	c.mu.Lock()
+	e, ok := c.m[enc]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.secret, nil
+	}
+	secret, err := box.Decrypt(enc)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= 4096 {
+		c.m = map[string]cachedSecret{}
+	}
+	c.m[enc] = cachedSecret{secret: secret, expires: now.Add(secretTTL)}
+	c.mu.Unlock()
+	return secret, nil
+}
+
 // protectedHeaders are set by Parley and cannot be overridden by a webhook's
 // custom headers (a custom header must never forge a signature).
 var protectedHeaders = map[string]bool{
@@ -68,7 +106,7 @@ var protectedHeaders = map[string]bool{
 
 // buildRequest returns the signed delivery request of j.
 func (s *Service) buildRequest(ctx context.Context, j *job, body []byte, at time.Time) (*http.Request, error) {
-	secret, err := s.box.Decrypt(j.Webhook.SecretEnc)
+	secret, err := s.secrets.get(s.box, j.Webhook.SecretEnc, s.Now())
 	if err != nil {
 		return nil, fmt.Errorf("cannot decrypt the webhook secret: %w", err)
 	}

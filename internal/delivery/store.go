@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley"
@@ -226,25 +227,41 @@ type Webhook struct {
 	RetryMaxAttempts    int
 	RetryBackoffSeconds int
 	InactivityMinutes   int
+
+	updatedAt int64 // stored microseconds; the version webhookCache checks
 }
 
 const webhookCols = `id, project_id, whatsapp_config_id, url, secret_key_enc, events, active, headers, buffer_window_seconds,
 	max_buffer_size, payload_version, retry_custom, retry_max_attempts, retry_backoff_seconds, inactivity_minutes`
 
+// webhookColsW is webhookCols qualified by the alias w, for joins.
+const webhookColsW = `w.id, w.project_id, w.whatsapp_config_id, w.url, w.secret_key_enc, w.events, w.active, w.headers,
+	w.buffer_window_seconds, w.max_buffer_size, w.payload_version, w.retry_custom, w.retry_max_attempts, w.retry_backoff_seconds,
+	w.inactivity_minutes`
+
 func scanWebhook(s store.Scanner) (*Webhook, error) {
 	var w Webhook
+	if err := scanWebhookInto(s, &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// scanWebhookInto scans a row of the columns before, then webhookCols.
+func scanWebhookInto(s store.Scanner, w *Webhook, before ...any) error {
 	var cfg, headers sql.NullString
 	var evs string
-	if err := s.Scan(&w.ID, &w.ProjectID, &cfg, &w.URL, &w.SecretEnc, &evs, &w.Active, &headers, &w.BufferWindowSeconds,
-		&w.MaxBufferSize, &w.PayloadVersion, &w.RetryCustom, &w.RetryMaxAttempts, &w.RetryBackoffSeconds, &w.InactivityMinutes); err != nil {
-		return nil, err
+	dest := append(before, &w.ID, &w.ProjectID, &cfg, &w.URL, &w.SecretEnc, &evs, &w.Active, &headers, &w.BufferWindowSeconds,
+		&w.MaxBufferSize, &w.PayloadVersion, &w.RetryCustom, &w.RetryMaxAttempts, &w.RetryBackoffSeconds, &w.InactivityMinutes)
+	if err := s.Scan(dest...); err != nil {
+		return err
 	}
 	w.ConfigID = store.StrPtr(cfg)
 	_ = json.Unmarshal([]byte(evs), &w.Events)
 	if headers.Valid {
 		_ = json.Unmarshal([]byte(headers.String), &w.Headers)
 	}
-	return &w, nil
+	return nil
 }
 
 // GetWebhook returns a project's webhook: of the config configID, or a
@@ -263,6 +280,56 @@ func GetWebhook(ctx context.Context, c *store.Conn, projectID string, configID *
 		return nil, parley.NotFound("Webhook")
 	}
 	return w, err
+}
+
+// webhookCache keeps the webhook rows the workers send with, checked
+// against the row's updated_at on every claim (the claim reads it with the
+// deliveries): a webhook changed through the API is read again at once, and
+// an unchanged one costs no column decoding per delivery.
+type webhookCache struct {
+	mu sync.Mutex
+	m  map[string]*Webhook
+}
+
+// resolve points each job's Webhook (holding only ID and updatedAt) at the
+// cached row of that version, reading in tx those missing or out of date.
+func (c *webhookCache) resolve(ctx context.Context, tx *store.Conn, jobs []*job) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var stale []any
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		if w := c.m[j.WebhookID]; (w == nil || w.updatedAt != j.Webhook.updatedAt) && !seen[j.WebhookID] {
+			seen[j.WebhookID] = true
+			stale = append(stale, j.WebhookID)
+		}
+	}
+	if len(stale) > 0 {
+		if c.m == nil || len(c.m)+len(stale) > 10000 {
+			c.m = map[string]*Webhook{}
+		}
+		rows, err := tx.Query(ctx, `SELECT updated_at, `+webhookCols+` FROM whatsapp_webhooks WHERE id IN (`+inList(len(stale))+`)`, stale...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			w := &Webhook{}
+			if err := scanWebhookInto(rows, w, &w.updatedAt); err != nil {
+				return err
+			}
+			c.m[w.ID] = w
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	for _, j := range jobs {
+		if w := c.m[j.WebhookID]; w != nil {
+			j.Webhook = w
+		}
+	}
+	return nil
 }
 
 func webhookByID(ctx context.Context, c *store.Conn, id string) (*Webhook, error) {

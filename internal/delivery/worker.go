@@ -4,10 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleyhq/parley"
@@ -20,6 +24,17 @@ import (
 // OrderingTimeout is how long an ordered delivery waits for the earlier
 // deliveries of its (webhook, conversation) before it goes anyway.
 const OrderingTimeout = 30 * time.Second
+
+// DefaultLease is how long a claim lasts unless renewed. Workers renew the
+// leases of requests still in flight every DefaultLease/5, so a lease only
+// runs out when its process is gone (or stalled for seconds): another
+// process, or the same one restarted, then takes the delivery over. A
+// process never takes over its own requests in flight, however late their
+// renewal.
+const DefaultLease = 3 * time.Second
+
+// claimBatch caps the deliveries one claim transaction leases.
+const claimBatch = 256
 
 // Service claims due deliveries from the database and sends them. Several
 // Services (in one process or several on PostgreSQL) may share a database:
@@ -34,23 +49,47 @@ type Service struct {
 	// replace it.
 	Now func() time.Time
 	// Poll is how often the database is checked when nothing wakes the
-	// workers: the fallback for work written by another process and for
-	// retries and buffers coming due.
+	// workers: the fallback for work written by another process (when
+	// LISTEN/NOTIFY is unavailable) and for retries and buffers coming due.
 	Poll time.Duration
+	// Lease is how long a claim lasts without renewal (DefaultLease).
+	Lease time.Duration
 	// Jitter returns the random fraction (0..1) of the custom backoff that
 	// is added to it; tests pin it.
 	Jitter func() float64
 
-	id     string
-	client *http.Client
-	wake   chan struct{}
+	id      string
+	client  *http.Client
+	wake    chan struct{}
+	secrets secretCache
 
 	mu       sync.Mutex
-	inflight map[string]int // per webhook
+	inflight map[string]int     // per webhook
+	claimed  map[*job]time.Time // jobs not yet recorded, and when they were claimed
 	running  int
+	// runCtx and runWG are Run's, while it runs: jobs claimed by the
+	// outcome recorder are started with them.
+	runCtx context.Context
+	runWG  *sync.WaitGroup
+	// claimMu makes claims one at a time, so the in-flight counts a claim
+	// starts from stay true until it has counted what it took.
+	claimMu sync.Mutex
+	skip    skipCursor // claimMu
+	// more is set when the last claim left due work behind (all workers
+	// busy, or endpoints at their limit): a finishing job then wakes the
+	// claimer. Otherwise a finishing job has nothing to wake it for.
+	more atomic.Bool
+
+	webhooks  webhookCache
+	rec       recorder
+	notifier  notifier
+	listening atomic.Bool // the LISTEN connection is up (PostgreSQL)
 }
 
-// New returns a delivery service; call Run to start it.
+// New returns a delivery service; call Run to start it. On PostgreSQL,
+// cfg.DatabaseURL (when set) is used for a dedicated LISTEN connection, so
+// deliveries written by another process are picked up at once rather than
+// at the next poll.
 func New(db *store.DB, box *secrets.Box, log *slog.Logger, cfg config.Config) *Service {
 	if log == nil {
 		log = slog.Default()
@@ -64,71 +103,173 @@ func New(db *store.DB, box *secrets.Box, log *slog.Logger, cfg config.Config) *S
 	if cfg.WebhookTimeout <= 0 {
 		cfg.WebhookTimeout = 10 * time.Second
 	}
-	s := &Service{db: db, box: box, log: log, cfg: cfg, Now: time.Now, Poll: 200 * time.Millisecond,
-		Jitter: defaultJitter, id: store.NewID(), wake: make(chan struct{}, 1), inflight: map[string]int{}}
+	s := &Service{db: db, box: box, log: log, cfg: cfg, Now: time.Now, Poll: 200 * time.Millisecond, Lease: DefaultLease,
+		Jitter: defaultJitter, id: store.NewID(), wake: make(chan struct{}, 1), inflight: map[string]int{}, claimed: map[*job]time.Time{}}
 	s.client = newClient(cfg)
 	return s
 }
 
 // Wake makes the workers look for due deliveries now instead of at the next
-// poll. The API calls it after a commit that wrote events.
+// poll. The API calls it after a commit that wrote events. On PostgreSQL it
+// also notifies the other processes sharing the database.
 func (s *Service) Wake() {
+	s.wakeLocal()
+	if s.db.Engine == store.Postgres {
+		s.notifier.notify(s)
+	}
+}
+
+func (s *Service) wakeLocal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 }
 
+// flushEvery bounds how often Run looks for due buffers when it is woken
+// often; polls always look.
+const flushEvery = 50 * time.Millisecond
+
 // Run flushes buffers and claims and sends due deliveries until ctx ends,
 // then waits for the requests in flight.
+//
+// Claims happen here when something wakes the loop (new events, a poll) and,
+// under load, in the transaction that records finished attempts: the
+// recorder claims the next deliveries with the same commit (see
+// finishBatch), so a busy service spends one write transaction per batch of
+// deliveries rather than two.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	s.mu.Lock()
+	s.runCtx, s.runWG = ctx, &wg
+	s.mu.Unlock()
+	defer func() {
+		wg.Wait()
+		s.mu.Lock()
+		s.runCtx, s.runWG = nil, nil
+		s.mu.Unlock()
+	}()
+	if s.db.Engine == store.Postgres && s.cfg.DatabaseURL != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.listen(ctx) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.renewLeases(ctx) }()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	var lastSample time.Time
+	var lastSample, lastFlush time.Time
 	for {
+		polled := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+			polled = true
 		case <-s.wake:
 		}
 		if time.Since(lastSample) > 5*time.Second {
 			lastSample = time.Now()
 			s.sampleQueue(ctx)
 		}
-		if _, err := s.FlushDue(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("delivery: flush failed", slog.String("error", err.Error()))
+		if polled || time.Since(lastFlush) >= flushEvery {
+			lastFlush = time.Now()
+			if _, err := s.FlushDue(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("delivery: flush failed", slog.String("error", err.Error()))
+			}
 		}
 		jobs, err := s.claim(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("delivery: claim failed", slog.String("error", err.Error()))
 		}
-		for _, j := range jobs {
-			wg.Add(1)
-			go func(j *job) {
-				defer wg.Done()
-				s.process(ctx, j)
-				s.release(j)
-				s.Wake()
-			}(j)
-		}
-		if len(jobs) > 0 {
-			timer.Reset(0) // there may be more
+		s.start(ctx, &wg, jobs)
+		if len(jobs) > 0 && s.more.Load() {
+			timer.Reset(0) // there is more
 			continue
 		}
 		timer.Reset(s.Poll)
 	}
 }
 
+// start sends jobs, each on its own goroutine counted by wg.
+func (s *Service) start(ctx context.Context, wg *sync.WaitGroup, jobs []*job) {
+	for _, j := range jobs {
+		wg.Add(1)
+		go func(j *job) {
+			defer wg.Done()
+			claimed := s.process(ctx, j)
+			s.release(j)
+			// A finished delivery frees a worker for work left behind, and
+			// an ordered one lets its conversation's next go; unless the
+			// recorder has claimed in the transaction that recorded it.
+			if !claimed && (s.more.Load() || j.ordered()) {
+				s.wakeLocal()
+			}
+		}(j)
+	}
+}
+
+// release forgets j once its outcome is recorded.
 func (s *Service) release(j *job) {
+	s.releaseSlot(j)
 	s.mu.Lock()
+	delete(s.claimed, j) // its lease needs no more renewing
+	s.mu.Unlock()
+}
+
+// releaseSlot frees j's worker and endpoint slot, once. The limits are on
+// requests in flight, so the slot is free as soon as the request is over:
+// the next request to the endpoint need not wait for the commit that
+// records this one. (The lease still holds until then, and an ordered
+// successor waits for the recorded outcome in the database.)
+func (s *Service) releaseSlot(j *job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j.released {
+		return
+	}
+	j.released = true
 	s.running--
 	if s.inflight[j.WebhookID]--; s.inflight[j.WebhookID] <= 0 {
 		delete(s.inflight, j.WebhookID)
 	}
-	s.mu.Unlock()
+}
+
+// renewLeases extends the leases of requests that are taking long (a slow
+// receiver, up to PARLEY_WEBHOOK_TIMEOUT), so that only a dead process's
+// leases run out.
+func (s *Service) renewLeases(ctx context.Context) {
+	every := max(s.Lease/5, 10*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := s.Now()
+		s.mu.Lock()
+		var ids []any
+		for j, at := range s.claimed {
+			if now.Sub(at) >= every {
+				ids = append(ids, j.ID)
+			}
+		}
+		s.mu.Unlock()
+		if len(ids) == 0 {
+			continue
+		}
+		until := store.Micros(now.Add(s.Lease))
+		args := append([]any{until, until, s.id}, ids...)
+		// Rows locked by a transaction recording their outcome are skipped
+		// (they need no lease any more), so renewal never waits on it and
+		// never deadlocks with it.
+		if _, err := s.db.Write().Exec(ctx, `UPDATE deliveries SET locked_until = ?, next_attempt_at = ? WHERE id IN (
+			SELECT id FROM deliveries WHERE locked_by = ? AND status = 'delivering' AND id IN (`+inList(len(ids))+`)`+skipLocked(s.db)+`)`,
+			args...); err != nil && ctx.Err() == nil {
+			s.log.Warn("delivery: renew leases failed", slog.String("error", err.Error()))
+		}
+	}
 }
 
 // job is a claimed delivery with what sending it needs.
@@ -136,36 +277,103 @@ type job struct {
 	Delivery
 	Seq       int64
 	IsBatch   bool
-	BatchBody sql.NullString
-	PayloadV2 sql.NullString
-	PayloadV1 sql.NullString
+	BatchBody []byte
+	Payload   []byte // the event's payload in the webhook's version
 	Webhook   *Webhook
+
+	released     bool          // guarded by Service.mu
+	blockedUntil sql.NullInt64 // claim only: behind an earlier delivery waiting for a retry at this time
 }
 
 // Body returns the bytes to send: the batch envelope, or the event's payload
 // in the webhook's payload version.
 func (j *job) Body() []byte {
-	switch {
-	case j.IsBatch:
-		return []byte(j.BatchBody.String)
-	case j.Webhook.PayloadVersion == "v1" && j.PayloadV1.Valid:
-		return []byte(j.PayloadV1.String)
-	default:
-		return []byte(j.PayloadV2.String)
+	if j.IsBatch {
+		return j.BatchBody
 	}
+	return j.Payload
 }
 
-// lease is how long a claim lasts: a process that dies mid-request leaves
-// its deliveries to be claimed again when it ends.
-func (s *Service) lease() time.Duration { return s.cfg.WebhookTimeout + 15*time.Second }
+// ordered reports whether j holds back the later deliveries of its
+// conversation (see events.Ordered).
+func (j *job) ordered() bool {
+	return !j.IsBatch && j.ConversationID != nil && events.Ordered(j.Event)
+}
 
-// claim leases due deliveries, at most DeliveryWorkers in flight in total
-// and PerEndpointLimit per webhook. Webhooks at their limit are left out of
-// the query, so a slow endpoint's backlog never fills the claim and blocks
-// other endpoints (no head-of-line blocking).
+// skipLocked is FOR UPDATE SKIP LOCKED on PostgreSQL.
+func skipLocked(db *store.DB) string {
+	if db.Engine == store.Postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
+// forUpdateOfD locks only the deliveries rows a claim reads (PostgreSQL),
+// never the webhook or event rows joined to them.
+func forUpdateOfD(c *store.Conn) string {
+	if c.Postgres() {
+		return " FOR UPDATE OF d SKIP LOCKED"
+	}
+	return ""
+}
+
+// claim leases due deliveries in a transaction of its own (see claimTx).
 func (s *Service) claim(ctx context.Context) ([]*job, error) {
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	var out []*job
+	var more bool
+	now := s.Now()
+	// On SQLite the claim may share its commit with other writers (the
+	// inbound path, the outcome recorder) waiting at the same time.
+	err := s.db.TxGroup(ctx, func(tx *store.Conn) error {
+		var err error
+		out, more, err = s.claimTx(ctx, tx, now, true)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.countClaimed(out, more, now)
+	return out, nil
+}
+
+// countClaimed counts the jobs of a committed claim as in flight. The caller
+// holds claimMu.
+func (s *Service) countClaimed(jobs []*job, more bool, now time.Time) {
+	s.more.Store(more)
 	s.mu.Lock()
-	free := s.cfg.DeliveryWorkers - s.running
+	for _, j := range jobs {
+		s.running++
+		s.inflight[j.WebhookID]++
+		s.claimed[j] = now
+	}
+	s.mu.Unlock()
+}
+
+// claimTx leases due deliveries in tx, at most DeliveryWorkers in flight in
+// total and PerEndpointLimit per webhook, with two statements however many
+// it takes: the due deliveries with what sending them needs (the payload
+// and the webhook row joined, so no delivery costs a further read), and the
+// lease. more reports due work left behind. Webhooks at their limit are left
+// out of the query, so a slow endpoint's backlog never fills the claim and
+// blocks other endpoints (no head-of-line blocking). The caller holds
+// claimMu and counts the jobs (countClaimed) once tx has committed.
+//
+// own is set when tx does nothing but claim: the claim then also takes the
+// deliveries whose lease ran out (their process died), and on PostgreSQL
+// the transaction commits without waiting for the WAL flush. A lease is
+// bookkeeping: should PostgreSQL itself crash and lose it, the delivery is
+// simply pending again (at least once, as after any crash).
+func (s *Service) claimTx(ctx context.Context, tx *store.Conn, now time.Time, own bool) (out []*job, more bool, err error) {
+	s.mu.Lock()
+	free := min(s.cfg.DeliveryWorkers-s.running, claimBatch)
+	mine := map[string]bool{} // not recorded yet: never taken over by ourselves
+	if own {
+		for j := range s.claimed {
+			mine[j.ID] = true
+		}
+	}
 	var full []any
 	counts := map[string]int{}
 	for wh, n := range s.inflight {
@@ -176,118 +384,189 @@ func (s *Service) claim(ctx context.Context) ([]*job, error) {
 	}
 	s.mu.Unlock()
 	if free <= 0 {
-		return nil, nil
+		return nil, true, nil
 	}
-	now := s.Now()
-	var out []*job
-	err := s.db.Tx(ctx, func(tx *store.Conn) error {
-		out = nil
-		q := `SELECT d.id, d.webhook_id FROM deliveries d
-			WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ?
-			AND (NOT d.ordered OR d.created_at <= ? OR NOT EXISTS (
-				SELECT 1 FROM deliveries p WHERE p.webhook_id = d.webhook_id AND p.conversation_id = d.conversation_id
-				AND p.ordered AND p.seq < d.seq AND p.status IN ('pending', 'delivering')))`
-		args := []any{store.Micros(now), store.Micros(now.Add(-OrderingTimeout))}
+	// Expired leases ('delivering' past next_attempt_at) and pending
+	// deliveries are read separately so each scan follows the (status,
+	// next_attempt_at) index in order. A few more than there are free
+	// workers are read, to make up for those of webhooks reaching their
+	// limit within this claim (a shortfall only means another claim soon).
+	statuses := []string{StatusPending}
+	if own {
+		statuses = []string{StatusDelivering, StatusPending}
+	}
+	if tx.Postgres() {
+		// Walk the (status, next_attempt_at) index and stop at the limit.
+		// With the pending count misestimated (stale statistics after a
+		// burst), the planner would rather fetch every due row, test each
+		// against the ordering subquery and sort: milliseconds per claim
+		// with a backlog of thousands.
+		q := `SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)`
+		if own {
+			q += `, set_config('synchronous_commit', 'off', true)`
+		}
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return nil, false, err
+		}
+	}
+	var cands []*job
+	for _, status := range statuses {
+		want := free + free/4 + 1 - len(cands)
+		if want <= 0 {
+			break
+		}
+		// An ordered delivery waits for the earlier ones of its (webhook,
+		// conversation) until OrderingTimeout after its creation. Behind
+		// one in flight it is left out here (that wait is short); behind
+		// one waiting for a retry it is read with the time of that retry
+		// (blocked_until) and moved out of the way below.
+		orderedAfter := store.Micros(now.Add(-OrderingTimeout))
+		q := `SELECT d.id, d.project_id, d.webhook_id, d.event_type, d.attempts, d.max_attempts,
+			d.idempotency_key, d.event_id, d.conversation_id, d.seq, d.is_batch, d.batch_body, d.created_at,
+			CASE WHEN w.payload_version = 'v1' THEN e.payload_v1 ELSE e.payload_v2 END, w.updated_at,
+			CASE WHEN d.ordered AND d.created_at > ? THEN (
+				SELECT MAX(p.next_attempt_at) FROM deliveries p WHERE p.webhook_id = d.webhook_id AND p.conversation_id = d.conversation_id
+				AND p.ordered AND p.seq < d.seq AND p.status = 'pending') END
+			FROM deliveries d JOIN whatsapp_webhooks w ON w.id = d.webhook_id LEFT JOIN events e ON e.id = d.event_id
+			WHERE d.status = ? AND d.next_attempt_at <= ?`
+		args := []any{orderedAfter, status, store.Micros(now)}
 		if len(full) > 0 {
 			q += ` AND d.webhook_id NOT IN (` + inList(len(full)) + `)`
 			args = append(args, full...)
+			if status == StatusPending {
+				from, err := s.skip.from(ctx, tx, full, now)
+				if err != nil {
+					return nil, false, err
+				}
+				q += ` AND d.next_attempt_at >= ?`
+				args = append(args, from)
+			}
 		}
-		q += ` ORDER BY d.next_attempt_at LIMIT ?` + tx.ForUpdateSkipLocked()
-		rows, err := tx.Query(ctx, q, append(args, free*4)...)
+		q += ` AND (NOT d.ordered OR d.created_at <= ? OR NOT EXISTS (
+				SELECT 1 FROM deliveries p WHERE p.webhook_id = d.webhook_id AND p.conversation_id = d.conversation_id
+				AND p.ordered AND p.seq < d.seq AND p.status = 'delivering'))
+			ORDER BY d.next_attempt_at LIMIT ?` + forUpdateOfD(tx)
+		args = append(args, orderedAfter)
+		rows, err := tx.Query(ctx, q, append(args, want)...)
 		if err != nil {
-			return err
-		}
-		var ids []string
-		var whs []string
-		for rows.Next() {
-			var id, wh string
-			if err := rows.Scan(&id, &wh); err != nil {
-				rows.Close()
-				return err
-			}
-			ids, whs = append(ids, id), append(whs, wh)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		taken := map[string]int{}
-		var chosen []string
-		for i, id := range ids {
-			if len(chosen) >= free {
-				break
-			}
-			if counts[whs[i]]+taken[whs[i]] >= s.cfg.PerEndpointLimit {
-				continue
-			}
-			res, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'delivering', locked_by = ?, locked_until = ?, next_attempt_at = ?,
-				attempts = attempts + 1, updated_at = ? WHERE id = ? AND status IN ('pending', 'delivering') AND next_attempt_at <= ?`,
-				s.id, store.Micros(now.Add(s.lease())), store.Micros(now.Add(s.lease())), store.Micros(now), id, store.Micros(now))
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 1 {
-				taken[whs[i]]++
-				chosen = append(chosen, id)
-			}
-		}
-		if len(chosen) == 0 {
-			return nil
-		}
-		args = make([]any, len(chosen))
-		for i, id := range chosen {
-			args[i] = id
-		}
-		rows, err = tx.Query(ctx, `SELECT d.id, d.project_id, d.webhook_id, d.event_type, d.status, d.attempts, d.max_attempts,
-			d.idempotency_key, d.event_id, d.conversation_id, d.seq, d.is_batch, d.batch_body, d.created_at, e.payload_v2, e.payload_v1
-			FROM deliveries d LEFT JOIN events e ON e.id = d.event_id WHERE d.id IN (`+inList(len(chosen))+`)`, args...)
-		if err != nil {
-			return err
+			return nil, false, err
 		}
 		for rows.Next() {
 			j := &job{}
 			var evID, conv sql.NullString
-			var ca int64
-			if err := rows.Scan(&j.ID, &j.ProjectID, &j.WebhookID, &j.Event, &j.Status, &j.AttemptsCount, &j.MaxAttempts,
-				&j.IdempotencyKey, &evID, &conv, &j.Seq, &j.IsBatch, &j.BatchBody, &ca, &j.PayloadV2, &j.PayloadV1); err != nil {
+			var ca, whUpdated int64
+			if err := rows.Scan(&j.ID, &j.ProjectID, &j.WebhookID, &j.Event, &j.AttemptsCount, &j.MaxAttempts,
+				&j.IdempotencyKey, &evID, &conv, &j.Seq, &j.IsBatch, &j.BatchBody, &ca, &j.Payload, &whUpdated, &j.blockedUntil); err != nil {
 				rows.Close()
-				return err
+				return nil, false, err
 			}
 			j.EventID, j.ConversationID, j.CreatedAt = store.StrPtr(evID), store.StrPtr(conv), store.Time(ca)
-			out = append(out, j)
+			j.Webhook = &Webhook{ID: j.WebhookID, updatedAt: whUpdated} // resolved below
+			cands = append(cands, j)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return err
+			return nil, false, err
 		}
-		hooks := map[string]*Webhook{}
-		for _, j := range out {
-			if hooks[j.WebhookID] == nil {
-				w, err := webhookByID(ctx, tx, j.WebhookID)
-				if err != nil {
-					return err
+	}
+	if err := s.webhooks.resolve(ctx, tx, cands); err != nil {
+		return nil, false, err
+	}
+	taken := map[string]int{}
+	var ids []any
+	for _, j := range cands {
+		if mine[j.ID] {
+			continue
+		}
+		if j.blockedUntil.Valid {
+			// Due, but behind a delivery waiting for its retry: not due
+			// before that retry (or the ordering timeout), so it is moved
+			// there rather than read again by every claim until then.
+			if at := min(j.blockedUntil.Int64, store.Micros(j.CreatedAt.Add(OrderingTimeout))); at > store.Micros(now) {
+				if _, err := tx.Exec(ctx, `UPDATE deliveries SET next_attempt_at = ? WHERE id = ?`, at, j.ID); err != nil {
+					return nil, false, err
 				}
-				hooks[j.WebhookID] = w
 			}
-			j.Webhook = hooks[j.WebhookID]
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		if len(out) >= free || counts[j.WebhookID]+taken[j.WebhookID] >= s.cfg.PerEndpointLimit {
+			more = true // left behind: claim again when a worker frees up
+			continue
+		}
+		taken[j.WebhookID]++
+		j.Status, j.AttemptsCount = StatusDelivering, j.AttemptsCount+1
+		out = append(out, j)
+		ids = append(ids, j.ID)
 	}
-	s.mu.Lock()
-	for _, j := range out {
-		s.running++
-		s.inflight[j.WebhookID]++
+	if len(out) == 0 {
+		return nil, more, nil
 	}
-	s.mu.Unlock()
-	return out, nil
+	// The candidates are still due: SQLite has one writer, and PostgreSQL
+	// holds their row locks until this transaction ends.
+	until := store.Micros(now.Add(s.Lease))
+	if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'delivering', locked_by = ?, locked_until = ?, next_attempt_at = ?,
+		attempts = attempts + 1, updated_at = ? WHERE id IN (`+inList(len(ids))+`)`,
+		append([]any{s.id, until, until, store.Micros(now)}, ids...)...); err != nil {
+		return nil, false, err
+	}
+	return out, more, nil
 }
 
-// process sends one claimed delivery and records the outcome.
-func (s *Service) process(ctx context.Context, j *job) {
+// skipCursorAge bounds how long a skipCursor is trusted; skipCursorLag is
+// how much earlier than the cursor claims still look, for deliveries stamped
+// before the cursor was set but committed after (PostgreSQL).
+const (
+	skipCursorAge = 200 * time.Millisecond
+	skipCursorLag = 100 * time.Millisecond
+)
+
+// skipCursor spares claims the backlog of webhooks at their limit. Such a
+// webhook (a receiver that hangs until the timeout) piles up due deliveries
+// at the head of the due index, and every claim would walk past all of
+// them to find work for the other webhooks. The cursor remembers where,
+// for a given set of full webhooks, the first due delivery of any other
+// webhook was: everything due before it belongs to those full webhooks, and
+// deliveries that become due later are stamped later (give or take
+// skipCursorLag). It is renewed when the set of full webhooks changes (one of
+// them has a free slot again) and at least every skipCursorAge, which also
+// bounds the effect of clocks that differ between processes.
+type skipCursor struct {
+	full  string // the full webhooks, sorted and joined
+	first int64  // next_attempt_at of the first due delivery of another webhook
+	at    time.Time
+}
+
+// from returns the next_attempt_at claims can start from, given the webhooks
+// now full.
+func (c *skipCursor) from(ctx context.Context, tx *store.Conn, full []any, now time.Time) (int64, error) {
+	ids := make([]string, len(full))
+	for i, f := range full {
+		ids[i] = f.(string)
+	}
+	slices.Sort(ids)
+	key := strings.Join(ids, ",")
+	if key == c.full && now.Sub(c.at) >= 0 && now.Sub(c.at) < skipCursorAge {
+		return c.first - skipCursorLag.Microseconds(), nil
+	}
+	err := tx.QueryRow(ctx, `SELECT d.next_attempt_at FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ?
+		AND d.webhook_id NOT IN (`+inList(len(full))+`) ORDER BY d.next_attempt_at LIMIT 1`,
+		append([]any{store.Micros(now)}, full...)...).Scan(&c.first)
+	if errors.Is(err, sql.ErrNoRows) {
+		c.first, err = store.Micros(now), nil
+	}
+	if err != nil {
+		c.full = ""
+		return 0, err
+	}
+	c.full, c.at = key, now
+	return c.first - skipCursorLag.Microseconds(), nil
+}
+
+// process sends one claimed delivery and records the outcome. It reports
+// whether the transaction that recorded the outcome also claimed.
+func (s *Service) process(ctx context.Context, j *job) (claimed bool) {
 	res := s.send(ctx, j)
+	s.releaseSlot(j)
 	// A request cut short by shutdown is not the receiver's fault: give
 	// the delivery back (and the attempt) instead of counting a failure.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -295,96 +574,14 @@ func (s *Service) process(ctx context.Context, j *job) {
 	if ctx.Err() != nil && !res.ok {
 		_, _ = s.db.Write().Exec(fctx, `UPDATE deliveries SET status = 'pending', attempts = attempts - 1, next_attempt_at = ?,
 			locked_by = NULL, locked_until = NULL WHERE id = ? AND locked_by = ?`, store.Micros(s.Now()), j.ID, s.id)
-		return
+		return false
 	}
 	recordAttempt(res)
-	if err := s.finish(fctx, j, res); err != nil {
+	claimed, err := s.rec.record(fctx, s, j, res)
+	if err != nil {
 		s.log.Warn("delivery: record outcome failed", slog.String("delivery", j.ID), slog.String("error", err.Error()))
 	}
-}
-
-// finish records the attempt and moves the delivery on: succeeded, retried
-// later, or failed (a failed batch falls back to individual deliveries).
-func (s *Service) finish(ctx context.Context, j *job, res result) error {
-	now := s.Now()
-	var pausedEvent bool
-	err := s.db.Tx(ctx, func(tx *store.Conn) error {
-		pausedEvent = false
-		var code any
-		if res.status != 0 {
-			code = res.status
-		}
-		var errText, snippet any
-		if res.err != "" {
-			errText = res.err
-		}
-		if res.snippet != "" {
-			snippet = res.snippet
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO delivery_attempts (id, delivery_id, number, started_at, status_code, latency_ms, error, response_snippet)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, store.NewID(), j.ID, j.AttemptsCount, store.Micros(res.started), code,
-			res.latency.Milliseconds(), errText, snippet); err != nil {
-			return err
-		}
-		if res.ok {
-			r, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'succeeded', locked_by = NULL, locked_until = NULL, last_attempt_at = ?,
-				last_status_code = ?, last_error = NULL, updated_at = ? WHERE id = ? AND locked_by = ?`,
-				store.Micros(res.started), code, store.Micros(now), j.ID, s.id)
-			if err != nil {
-				return err
-			}
-			if n, _ := r.RowsAffected(); n == 0 {
-				return errLeaseLost
-			}
-			if j.IsBatch {
-				if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'succeeded', updated_at = ? WHERE batch_id = ? AND status = 'buffered'`,
-					store.Micros(now), j.ID); err != nil {
-					return err
-				}
-			}
-			_, err = tx.Exec(ctx, `UPDATE whatsapp_webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`, j.WebhookID)
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE whatsapp_webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL`,
-			store.Micros(res.started), j.WebhookID); err != nil {
-			return err
-		}
-		var err error
-		if pausedEvent, err = s.maybePause(ctx, tx, j.WebhookID, now); err != nil {
-			return err
-		}
-		var paused sql.NullInt64
-		if err := tx.QueryRow(ctx, `SELECT paused_at FROM whatsapp_webhooks WHERE id = ?`, j.WebhookID).Scan(&paused); err != nil {
-			return err
-		}
-		final := j.AttemptsCount >= j.MaxAttempts || paused.Valid
-		status := StatusPending
-		next := now.Add(s.retryDelay(j, res))
-		if final {
-			status, next = StatusFailed, now
-		}
-		r, err := tx.Exec(ctx, `UPDATE deliveries SET status = ?, next_attempt_at = ?, locked_by = NULL, locked_until = NULL,
-			last_attempt_at = ?, last_status_code = ?, last_error = ?, updated_at = ? WHERE id = ? AND locked_by = ?`,
-			status, store.Micros(next), store.Micros(res.started), code, errText, store.Micros(now), j.ID, s.id)
-		if err != nil {
-			return err
-		}
-		if n, _ := r.RowsAffected(); n == 0 {
-			return errLeaseLost
-		}
-		if final && j.IsBatch && !paused.Valid {
-			return fallBackToIndividual(ctx, tx, j.ID, now)
-		}
-		return nil
-	})
-	if err == errLeaseLost {
-		return nil // another worker took over after our lease ran out
-	}
-	if err == nil && pausedEvent {
-		webhooksPaused.Inc()
-		s.Wake()
-	}
-	return err
+	return claimed
 }
 
 // fallBackToIndividual turns the items of a failed batch into individual

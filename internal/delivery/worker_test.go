@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,7 +31,7 @@ import (
 // ---- fixtures ----
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	db      *store.DB
 	box     *secrets.Box
 	project string
@@ -40,7 +41,11 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	db := storetest.Open(t)
+	return newEnvOn(t, storetest.Open(t))
+}
+
+func newEnvOn(t testing.TB, db *store.DB) *env {
+	t.Helper()
 	box, err := secrets.New(secrets.GenerateKey())
 	if err != nil {
 		t.Fatal(err)
@@ -874,5 +879,328 @@ func TestInactivityTimerFiresOncePerIdlePeriod(t *testing.T) {
 	if body.Conversation["id"] != conv || body.Conversation["status"] != "active" || body.Since["id"] != msg ||
 		body.Since["whatsapp_message_id"] != "wamid.X" || body.Since["direction"] != "inbound" || body.Inactivity["minutes"] != 30.0 || body.PhoneNumber == "" {
 		t.Fatalf("payload: %s", got[0].body)
+	}
+}
+
+func failed(status int, at time.Time) result {
+	return result{status: status, started: at, err: fmt.Sprintf("HTTP %d", status), outcome: "http_error"}
+}
+
+func succeeded(at time.Time) result {
+	return result{ok: true, status: 200, started: at, outcome: "success", snippet: "ok"}
+}
+
+// claimAll claims every due delivery without sending it.
+func claimAll(t *testing.T, s *Service) []*job {
+	t.Helper()
+	jobs, err := s.claim(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
+
+func (e *env) failingSince(wh string) *int64 {
+	e.t.Helper()
+	var v *int64
+	if err := e.db.Read().QueryRow(context.Background(), `SELECT failing_since FROM whatsapp_webhooks WHERE id = ?`, wh).Scan(&v); err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+func TestBatchedOutcomesKeepTheirOrder(t *testing.T) {
+	e := newEnv(t)
+	a := e.addWebhook("http://127.0.0.1:1/a", hookOpts{})
+	b := e.addWebhook("http://127.0.0.1:1/b", hookOpts{})
+	for i := 0; i < 2; i++ {
+		e.emit(msgEvent(parley.EventMessageReceived, "", 0, fmt.Sprint(i)))
+	}
+	s := e.service()
+	now := time.Now()
+	jobs := claimAll(t, s)
+	if len(jobs) != 4 {
+		t.Fatalf("claimed %d", len(jobs))
+	}
+	byHook := map[string][]*job{}
+	for _, j := range jobs {
+		byHook[j.WebhookID] = append(byHook[j.WebhookID], j)
+	}
+	// One transaction: on a, a failure then a success (the streak ends);
+	// on b, a success then a failure (the streak starts).
+	batch := []*outcome{
+		{j: byHook[a][0], res: failed(500, now)}, {j: byHook[b][0], res: succeeded(now)},
+		{j: byHook[a][1], res: succeeded(now)}, {j: byHook[b][1], res: failed(502, now)},
+	}
+	if _, err := s.finishBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if e.failingSince(a) != nil || e.failingSince(b) == nil {
+		t.Fatalf("failure streaks: a %v, b %v", e.failingSince(a), e.failingSince(b))
+	}
+	statuses := map[string]string{}
+	for _, wh := range []string{a, b} {
+		for _, d := range e.deliveries(wh) {
+			statuses[d.ID] = d.Status
+			if len(d.Attempts) != 1 {
+				t.Fatalf("delivery %s: %d attempts", d.ID, len(d.Attempts))
+			}
+		}
+	}
+	for _, o := range batch {
+		want := StatusSucceeded
+		if !o.res.ok {
+			want = StatusPending
+		}
+		if statuses[o.j.ID] != want {
+			t.Fatalf("delivery %s: %s, want %s", o.j.ID, statuses[o.j.ID], want)
+		}
+	}
+}
+
+func TestExpiredLeaseIsTakenOverAndTheLateOutcomeDropped(t *testing.T) {
+	e := newEnv(t)
+	wh := e.addWebhook("http://127.0.0.1:1/", hookOpts{})
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "x"))
+	clk := &clock{t: time.Now().Add(time.Second)}
+	dead, alive := e.service(), e.service()
+	dead.Now, alive.Now = clk.Now, clk.Now
+	late := claimAll(t, dead)
+	if len(late) != 1 || len(claimAll(t, alive)) != 0 {
+		t.Fatal("a leased delivery was claimed twice")
+	}
+	clk.Add(DefaultLease)
+	if len(claimAll(t, dead)) != 0 {
+		t.Fatal("a service took over its own request in flight")
+	}
+	taken := claimAll(t, alive)
+	if len(taken) != 1 || taken[0].ID != late[0].ID || taken[0].AttemptsCount != 2 {
+		t.Fatalf("expired lease not taken over: %d", len(taken))
+	}
+	// The first worker's outcome arrives after the takeover: dropped, in a
+	// batch or alone.
+	if _, err := dead.finishBatch(context.Background(), []*outcome{{j: late[0], res: succeeded(clk.Now())}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dead.finishBatch(context.Background(), []*outcome{{j: late[0], res: failed(500, clk.Now())}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.deliveries(wh)[0]; d.Status != StatusDelivering || len(d.Attempts) != 0 {
+		t.Fatalf("late outcome recorded: %s, %d attempts", d.Status, len(d.Attempts))
+	}
+	if _, err := alive.finishBatch(context.Background(), []*outcome{{j: taken[0], res: succeeded(clk.Now())}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.deliveries(wh)[0]; d.Status != StatusSucceeded || len(d.Attempts) != 1 || d.Attempts[0].Number != 2 {
+		t.Fatalf("after takeover: %+v", d)
+	}
+}
+
+func TestLeaseIsRenewedWhileARequestRuns(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.WebhookTimeout = 10 * time.Second
+	rc := newReceiver(t, func(n int, _ *http.Request, _ http.ResponseWriter) int {
+		time.Sleep(time.Second) // five leases
+		return 200
+	})
+	wh := e.addWebhook(rc.URL, hookOpts{})
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "slow"))
+	a, b := e.service(), e.service()
+	for _, s := range []*Service{a, b} {
+		s.Lease, s.Poll = 200*time.Millisecond, 20*time.Millisecond
+		e.run(s)
+	}
+	waitFor(t, "the delivery to succeed", func() bool {
+		ds := e.deliveries(wh)
+		return len(ds) == 1 && ds[0].Status == StatusSucceeded
+	})
+	if n := len(rc.got()); n != 1 {
+		t.Fatalf("%d requests: the lease ran out while the request was in flight", n)
+	}
+}
+
+func TestManyConcurrentOutcomesAreAllRecorded(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.DeliveryWorkers, e.cfg.PerEndpointLimit = 64, 16
+	var hooks []string
+	var rcs []*receiver
+	for i := 0; i < 4; i++ {
+		rc := newReceiver(t, func(n int, _ *http.Request, _ http.ResponseWriter) int {
+			if n%7 == 0 {
+				return 500
+			}
+			return 200
+		})
+		rcs = append(rcs, rc)
+		hooks = append(hooks, e.addWebhook(rc.URL, hookOpts{}))
+	}
+	const n = 100
+	for i := 0; i < n; i++ {
+		e.emit(msgEvent(parley.EventMessageReceived, "", 0, fmt.Sprint(i)))
+	}
+	s := e.service()
+	e.run(s)
+	s.Wake()
+	waitFor(t, "every delivery attempted", func() bool {
+		total := 0
+		for _, rc := range rcs {
+			total += len(rc.got())
+		}
+		return total >= 4*n
+	})
+	waitFor(t, "every outcome recorded", func() bool {
+		var inFlight int
+		_ = e.db.Read().QueryRow(context.Background(), `SELECT COUNT(*) FROM deliveries WHERE status = 'delivering'`).Scan(&inFlight)
+		return inFlight == 0
+	})
+	for i, wh := range hooks {
+		var attempts, ok, pending int
+		ctx := context.Background()
+		_ = e.db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.webhook_id = ?`, wh).Scan(&attempts)
+		_ = e.db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND status = 'succeeded'`, wh).Scan(&ok)
+		_ = e.db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND status = 'pending'`, wh).Scan(&pending)
+		if got := len(rcs[i].got()); attempts != got || ok+pending != n || pending != got/7 {
+			t.Fatalf("webhook %d: %d requests, %d attempts recorded, %d succeeded, %d pending", i, got, attempts, ok, pending)
+		}
+	}
+}
+
+func TestNotifyWakesAnotherProcess(t *testing.T) {
+	if os.Getenv(storetest.EnvPostgres) == "" {
+		t.Skip("LISTEN/NOTIFY is PostgreSQL only")
+	}
+	url := storetest.URL(t)
+	ctx := context.Background()
+	db, err := store.Open(ctx, url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvOn(t, db)
+	e.cfg.DatabaseURL = url
+	rc := newReceiver(t, nil)
+	e.addWebhook(rc.URL, hookOpts{})
+	// The other process polls once an hour: only a notification wakes it.
+	other := e.service()
+	other.Poll = time.Hour
+	e.run(other)
+	waitFor(t, "the other process to listen", other.listening.Load)
+	time.Sleep(50 * time.Millisecond) // its first claim, at start, is over
+	writer := e.service()             // writes and wakes, never runs workers
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "across"))
+	writer.Wake()
+	waitFor(t, "the other process to deliver", func() bool { return len(rc.got()) == 1 })
+}
+
+func TestFullWebhookBacklogIsSkippedAndResumed(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.PerEndpointLimit = 1
+	a := e.addWebhook("http://127.0.0.1:1/a", hookOpts{})
+	for i := 1; i <= 3; i++ {
+		e.emit(msgEvent(parley.EventMessageReceived, "", 0, fmt.Sprintf("a%d", i)))
+	}
+	time.Sleep(2 * skipCursorLag) // a's backlog is older than the cursor's lag
+	b := e.addWebhook("http://127.0.0.1:1/b", hookOpts{})
+	for i := 1; i <= 2; i++ {
+		e.emit(msgEvent(parley.EventMessageReceived, "", 0, fmt.Sprintf("b%d", i)))
+	}
+	s := e.service()
+	ctx := context.Background()
+	finish := func(j *job) {
+		t.Helper()
+		if _, err := s.finishBatch(ctx, []*outcome{{j: j, res: succeeded(time.Now())}}); err != nil {
+			t.Fatal(err)
+		}
+		s.release(j)
+	}
+	texts := func(jobs []*job) map[string]string {
+		out := map[string]string{}
+		for _, j := range jobs {
+			var p struct {
+				Message struct {
+					Text struct {
+						Body string `json:"body"`
+					} `json:"text"`
+				} `json:"message"`
+			}
+			_ = json.Unmarshal(j.Body(), &p)
+			out[j.WebhookID] += p.Message.Text.Body
+		}
+		return out
+	}
+	first := claimAll(t, s)
+	if got := texts(first); got[a] != "a1" || got[b] != "b1" {
+		t.Fatalf("first claim: %v", got)
+	}
+	var hanging *job
+	for _, j := range first {
+		if j.WebhookID == a {
+			hanging = j // stays in flight: a is at its limit
+		} else {
+			finish(j)
+		}
+	}
+	second := claimAll(t, s)
+	if got := texts(second); len(second) != 1 || got[b] != "b2" {
+		t.Fatalf("with a full, claimed %v", got)
+	}
+	finish(second[0])
+	finish(hanging)
+	third := claimAll(t, s)
+	if got := texts(third); len(third) != 1 || got[a] != "a2" {
+		t.Fatalf("a's backlog after its slot freed: %v", got)
+	}
+}
+
+func TestDeliveryBehindARetryWaitsForIt(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	fail := true
+	rc := newReceiver(t, func(int, *http.Request, http.ResponseWriter) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			return 500
+		}
+		return 200
+	})
+	wh := e.addWebhook(rc.URL, hookOpts{})
+	conv := store.NewID()
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 1, "first"))
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 2, "second"))
+	s := e.service()
+	clk := &clock{t: time.Now().Add(time.Second)}
+	s.Now = clk.Now
+	if n := step(t, s); n != 1 { // first fails: retry in 10 s
+		t.Fatalf("claimed %d", n)
+	}
+	byText := map[string]string{}
+	for _, d := range e.deliveries(wh) {
+		var body string
+		_ = e.db.Read().QueryRow(context.Background(), `SELECT e.payload_v2 FROM events e JOIN deliveries d ON d.event_id = e.id WHERE d.id = ?`, d.ID).Scan(&body)
+		byText[map[bool]string{true: "first", false: "second"}[strings.Contains(body, "first")]] = d.ID
+	}
+	if n := step(t, s); n != 0 {
+		t.Fatal("second went before first")
+	}
+	// The second is now due when the first is retried, not at every claim.
+	if got, want := e.nextAttemptAt(byText["second"]), e.nextAttemptAt(byText["first"]); !got.Equal(want) {
+		t.Fatalf("second due at %v, first retried at %v", got, want)
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	clk.Add(10 * time.Second)
+	step(t, s) // first retried, succeeds
+	step(t, s) // then second
+	var order []string
+	for _, r := range rc.got() {
+		order = append(order, map[bool]string{true: "first", false: "second"}[strings.Contains(string(r.body), "first")])
+	}
+	if strings.Join(order, ",") != "first,first,second" {
+		t.Fatalf("order: %v", order)
 	}
 }

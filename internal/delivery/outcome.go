@@ -1,0 +1,445 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/internal/store"
+)
+
+// recordBatch caps the outcomes one transaction records.
+const recordBatch = 256
+
+// outcome is a finished attempt waiting to be recorded.
+type outcome struct {
+	j       *job
+	res     result
+	err     error         // this outcome's own failure, set by finishBatch
+	claimed bool          // the transaction that recorded it also claimed
+	done    chan error    // the result, once recorded
+	lead    chan struct{} // this outcome's caller is to record a batch
+	leading bool          // a lead token was sent and not yet used (recorder.mu)
+}
+
+// recorder records attempt outcomes in batches: one write transaction for
+// all the outcomes that finished while the previous transaction ran (group
+// commit). Callers wait for their outcome to be committed, so a delivery is
+// released (and its conversation's next delivery becomes due) only once its
+// outcome is durable, as when each outcome had its own transaction.
+//
+// Callers take turns leading: a leader records the outcomes pending (its
+// own among them, unless another leader took it), then hands the lead to
+// the first caller still waiting; no goroutine outlives the callers. SQLite
+// has one leader at a time (one writer); PostgreSQL a few, so that commits
+// waiting on the WAL flush overlap.
+type recorder struct {
+	mu      sync.Mutex
+	pending []*outcome
+	leaders int
+}
+
+func (r *recorder) record(ctx context.Context, s *Service, j *job, res result) (claimed bool, err error) {
+	o := &outcome{j: j, res: res, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	maxLeaders := 1
+	if s.db.Engine == store.Postgres {
+		maxLeaders = 4
+	}
+	r.mu.Lock()
+	r.pending = append(r.pending, o)
+	lead := r.leaders < maxLeaders
+	if lead {
+		r.leaders++
+	}
+	r.mu.Unlock()
+	if lead {
+		r.leadOnce(ctx, s, o)
+	}
+	for {
+		select {
+		case err := <-o.done:
+			// Our outcome is recorded; a lead handed to us meanwhile must
+			// still be used, or the recorder would lose a leader.
+			r.mu.Lock()
+			handed := o.leading
+			r.mu.Unlock()
+			if handed {
+				<-o.lead
+				r.leadOnce(ctx, s, o)
+			}
+			return o.claimed, err
+		case <-o.lead:
+			r.leadOnce(ctx, s, o)
+		}
+	}
+}
+
+// leadOnce records one batch of the pending outcomes, then hands the lead
+// on (or gives it up when no one is waiting).
+func (r *recorder) leadOnce(ctx context.Context, s *Service, self *outcome) {
+	r.mu.Lock()
+	self.leading = false
+	n := min(len(r.pending), recordBatch)
+	batch := slices.Clone(r.pending[:n])
+	r.pending = slices.Delete(r.pending, 0, n)
+	r.mu.Unlock()
+	if n > 0 {
+		claimed, err := s.finishBatch(ctx, batch)
+		for _, b := range batch {
+			b.claimed = claimed
+			if err == nil {
+				b.done <- b.err
+			} else {
+				b.done <- err
+			}
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.pending {
+		if !p.leading {
+			p.leading = true
+			p.lead <- struct{}{}
+			return
+		}
+	}
+	r.leaders--
+}
+
+// finishBatch records the outcomes of batch in one transaction (on SQLite
+// a group commit shared with other writers). Webhooks whose outcomes in the
+// batch all succeeded are recorded with a few multi-row statements; a
+// webhook with a failure among them has its outcomes recorded one by one in
+// the order they finished, each in a savepoint, exactly as if each had its
+// own transaction (the failure streak and pausing depend on that order).
+//
+// While Run runs, and unless another claim is under way, the same
+// transaction then claims the next deliveries (the workers of batch are
+// free, and a recorded ordered delivery lets its successor go) and Run's
+// workers start them after the commit: under load, one commit per batch
+// both records and claims. claimed reports whether it did.
+func (s *Service) finishBatch(ctx context.Context, batch []*outcome) (claimed bool, err error) {
+	now := s.Now()
+	failing := map[string]bool{}
+	for _, o := range batch {
+		if !o.res.ok {
+			failing[o.j.WebhookID] = true
+		}
+	}
+	s.mu.Lock()
+	runCtx, runWG := s.runCtx, s.runWG
+	s.mu.Unlock()
+	claiming := runCtx != nil && runCtx.Err() == nil && s.claimMu.TryLock()
+	if claiming {
+		defer s.claimMu.Unlock()
+		for _, o := range batch {
+			s.releaseSlot(o.j) // their requests are over
+		}
+	}
+	var paused, created int
+	var next []*job
+	var more bool
+	err = s.db.TxGroup(ctx, func(tx *store.Conn) error {
+		paused, created, next, more, claimed = 0, 0, nil, false, false
+		var ok []*outcome
+		for _, o := range batch {
+			if !failing[o.j.WebhookID] {
+				ok = append(ok, o)
+			}
+		}
+		streakEnds, err := s.finishSucceeded(ctx, tx, ok, now)
+		if err != nil {
+			return err
+		}
+		// Then the webhook rows, one webhook at a time in id order, so
+		// that concurrent transactions (PostgreSQL) lock them in the same
+		// order and never deadlock: the failure streaks that end, and the
+		// outcomes of failing webhooks one by one in the order they
+		// finished.
+		hooks := streakEnds
+		for wh := range failing {
+			hooks = append(hooks, wh)
+		}
+		slices.Sort(hooks)
+		for _, wh := range hooks {
+			if !failing[wh] {
+				if _, err := tx.Exec(ctx, `UPDATE whatsapp_webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`, wh); err != nil {
+					return err
+				}
+				continue
+			}
+			for _, o := range batch {
+				if o.j.WebhookID != wh {
+					continue
+				}
+				o.err = nil
+				err := savepoint(ctx, tx, func() error {
+					p, c, err := s.finishOne(ctx, tx, o.j, o.res, now)
+					if p {
+						paused++
+					}
+					if c {
+						created++
+					}
+					return err
+				})
+				if errors.Is(err, errSavepoint) {
+					return err
+				}
+				o.err = err
+			}
+		}
+		if !claiming {
+			return nil
+		}
+		// A failed claim must not undo the outcomes: the loop claims later.
+		err = savepoint(ctx, tx, func() error {
+			var err error
+			next, more, err = s.claimTx(ctx, tx, now, false)
+			return err
+		})
+		if errors.Is(err, errSavepoint) {
+			return err
+		}
+		if err != nil {
+			s.log.Warn("delivery: claim failed", slog.String("error", err.Error()))
+			next = nil
+			return nil
+		}
+		claimed = true
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	if claimed {
+		s.countClaimed(next, more, now)
+		s.start(runCtx, runWG, next)
+	}
+	if paused > 0 {
+		webhooksPaused.Add(float64(paused))
+	}
+	if created > 0 {
+		s.Wake()
+	}
+	return claimed, nil
+}
+
+// errSavepoint marks a failure of the savepoint statements themselves,
+// which leaves the transaction unusable.
+var errSavepoint = errors.New("delivery: savepoint")
+
+// savepoint runs fn in a savepoint of tx, rolled back when fn fails; fn's
+// error is returned.
+func savepoint(ctx context.Context, tx *store.Conn, fn func() error) error {
+	if _, err := tx.Exec(ctx, `SAVEPOINT delivery`); err != nil {
+		return fmt.Errorf("%w: %v", errSavepoint, err)
+	}
+	ferr := fn()
+	if ferr != nil {
+		if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT delivery`); err != nil {
+			return fmt.Errorf("%w: %v", errSavepoint, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `RELEASE SAVEPOINT delivery`); err != nil {
+		return fmt.Errorf("%w: %v", errSavepoint, err)
+	}
+	return ferr
+}
+
+// finishSucceeded records successful outcomes: the deliveries still leased
+// by this service become succeeded (one statement, returning which were
+// still held) and their attempts are inserted (one statement). It returns
+// the webhooks among them whose failure streak ends (failing_since set), for
+// the caller to clear in its order.
+func (s *Service) finishSucceeded(ctx context.Context, tx *store.Conn, ok []*outcome, now time.Time) (streakEnds []string, err error) {
+	if len(ok) == 0 {
+		return nil, nil
+	}
+	// In id order: concurrent transactions lock delivery rows in one order.
+	ok = slices.Clone(ok)
+	slices.SortFunc(ok, func(a, b *outcome) int { return strings.Compare(a.j.ID, b.j.ID) })
+	var vals strings.Builder
+	args := make([]any, 0, 3*len(ok)+2)
+	args = append(args, store.Micros(now))
+	for i, o := range ok {
+		if i > 0 {
+			vals.WriteString(", ")
+		}
+		vals.WriteString("(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS INTEGER))")
+		args = append(args, o.j.ID, store.Micros(o.res.started), o.res.status)
+	}
+	args = append(args, s.id)
+	rows, err := tx.Query(ctx, `UPDATE deliveries SET status = 'succeeded', locked_by = NULL, locked_until = NULL,
+		last_attempt_at = v.column2, last_status_code = v.column3, last_error = NULL, updated_at = ?
+		FROM (VALUES `+vals.String()+`) AS v WHERE deliveries.id = v.column1 AND deliveries.locked_by = ? RETURNING deliveries.id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	held := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		held[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var recorded []*outcome
+	for _, o := range ok {
+		if held[o.j.ID] { // else another worker took over after our lease ran out
+			recorded = append(recorded, o)
+		}
+	}
+	if len(recorded) == 0 {
+		return nil, nil
+	}
+	if err := insertAttempts(ctx, tx, recorded); err != nil {
+		return nil, err
+	}
+	var hooks []any
+	seen := map[string]bool{}
+	for _, o := range recorded {
+		if o.j.IsBatch {
+			if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'succeeded', updated_at = ? WHERE batch_id = ? AND status = 'buffered'`,
+				store.Micros(now), o.j.ID); err != nil {
+				return nil, err
+			}
+		}
+		if !seen[o.j.WebhookID] {
+			seen[o.j.WebhookID] = true
+			hooks = append(hooks, o.j.WebhookID)
+		}
+	}
+	// Usually none: a plain read, no row locked.
+	rows, err = tx.Query(ctx, `SELECT id FROM whatsapp_webhooks WHERE id IN (`+inList(len(hooks))+`) AND failing_since IS NOT NULL`, hooks...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		streakEnds = append(streakEnds, id)
+	}
+	return streakEnds, rows.Err()
+}
+
+// insertAttempts inserts the attempt rows of outcomes in one statement.
+func insertAttempts(ctx context.Context, tx *store.Conn, outs []*outcome) error {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO delivery_attempts (id, delivery_id, number, started_at, status_code, latency_ms, error, response_snippet) VALUES `)
+	args := make([]any, 0, 8*len(outs))
+	for i, o := range outs {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		code, errText, snippet := attemptValues(o.res)
+		args = append(args, store.NewID(), o.j.ID, o.j.AttemptsCount, store.Micros(o.res.started), code,
+			o.res.latency.Milliseconds(), errText, snippet)
+	}
+	_, err := tx.Exec(ctx, q.String(), args...)
+	return err
+}
+
+// attemptValues returns the nullable columns of an attempt.
+func attemptValues(res result) (code, errText, snippet any) {
+	if res.status != 0 {
+		code = res.status
+	}
+	if res.err != "" {
+		errText = res.err
+	}
+	if res.snippet != "" {
+		snippet = res.snippet
+	}
+	return code, errText, snippet
+}
+
+// forUpdate locks the rows read (PostgreSQL); SQLite's single writer
+// already serialises the transaction.
+func forUpdate(c *store.Conn) string {
+	if c.Postgres() {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// finishOne records one outcome and moves its delivery on: succeeded,
+// retried later, or failed (a failed batch falls back to individual
+// deliveries). It reports whether it paused the webhook and whether it
+// created deliveries (the paused event, a batch's fallback). An outcome
+// whose lease another worker took over is dropped.
+func (s *Service) finishOne(ctx context.Context, tx *store.Conn, j *job, res result, now time.Time) (paused, created bool, err error) {
+	var one int
+	err = tx.QueryRow(ctx, `SELECT 1 FROM deliveries WHERE id = ? AND locked_by = ?`+forUpdate(tx), j.ID, s.id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	code, errText, snippet := attemptValues(res)
+	if _, err := tx.Exec(ctx, `INSERT INTO delivery_attempts (id, delivery_id, number, started_at, status_code, latency_ms, error, response_snippet)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, store.NewID(), j.ID, j.AttemptsCount, store.Micros(res.started), code,
+		res.latency.Milliseconds(), errText, snippet); err != nil {
+		return false, false, err
+	}
+	if res.ok {
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'succeeded', locked_by = NULL, locked_until = NULL, last_attempt_at = ?,
+			last_status_code = ?, last_error = NULL, updated_at = ? WHERE id = ?`,
+			store.Micros(res.started), code, store.Micros(now), j.ID); err != nil {
+			return false, false, err
+		}
+		if j.IsBatch {
+			if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'succeeded', updated_at = ? WHERE batch_id = ? AND status = 'buffered'`,
+				store.Micros(now), j.ID); err != nil {
+				return false, false, err
+			}
+		}
+		_, err := tx.Exec(ctx, `UPDATE whatsapp_webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`, j.WebhookID)
+		return false, false, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE whatsapp_webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL`,
+		store.Micros(res.started), j.WebhookID); err != nil {
+		return false, false, err
+	}
+	if paused, err = s.maybePause(ctx, tx, j.WebhookID, now); err != nil {
+		return false, false, err
+	}
+	var pausedAt sql.NullInt64
+	if err := tx.QueryRow(ctx, `SELECT paused_at FROM whatsapp_webhooks WHERE id = ?`, j.WebhookID).Scan(&pausedAt); err != nil {
+		return false, false, err
+	}
+	final := j.AttemptsCount >= j.MaxAttempts || pausedAt.Valid
+	status := StatusPending
+	next := now.Add(s.retryDelay(j, res))
+	if final {
+		status, next = StatusFailed, now
+	}
+	if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = ?, next_attempt_at = ?, locked_by = NULL, locked_until = NULL,
+		last_attempt_at = ?, last_status_code = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+		status, store.Micros(next), store.Micros(res.started), code, errText, store.Micros(now), j.ID); err != nil {
+		return false, false, err
+	}
+	if final && j.IsBatch && !pausedAt.Valid {
+		if err := fallBackToIndividual(ctx, tx, j.ID, now); err != nil {
+			return false, false, err
+		}
+		created = true
+	}
+	return paused, paused || created, nil
+}
