@@ -69,9 +69,11 @@ type seedPlan struct {
 	convLastOu []int32
 	convCount  []int32
 	convActive []bool
-	deep       []int32 // the deep conversations
-	deepSize   int
-	contacts   int
+	// contactFirst is the first message of each contact, -1 if none.
+	contactFirst []int32
+	deep         []int32 // the deep conversations
+	deepSize     int
+	contacts     int
 }
 
 // plan lays the data out. It is cheap (a few arrays) next to the inserts.
@@ -128,18 +130,24 @@ func plan(o options, projectID string, configIDs []string) (*seedPlan, error) {
 			p.convLastOu[j] = int32(i)
 		}
 	}
+	p.contactFirst = fill(o.contacts, -1)
+	for j, first := range p.convFirst {
+		if c := p.contactOf(int32(j)); p.contactFirst[c] < 0 || first < p.contactFirst[c] {
+			p.contactFirst[c] = first
+		}
+	}
 	// Only the most recently active conversation of a (config, contact)
 	// pair may be active; 40% of those are.
+	pair := func(j int) int { return p.contactOf(int32(j))*len(configIDs) + j%len(configIDs) }
 	latest := map[int]int32{}
 	for j := range nc {
-		k := p.contactOf(int32(j))*len(configIDs) + j%len(configIDs)
-		if prev, ok := latest[k]; !ok || p.convLast[prev] < p.convLast[j] {
-			latest[k] = int32(j)
+		if prev, ok := latest[pair(j)]; !ok || p.convLast[prev] < p.convLast[j] {
+			latest[pair(j)] = int32(j)
 		}
 	}
 	p.convActive = make([]bool, nc)
-	for _, j := range latest {
-		p.convActive[j] = rng.Float64() < 0.4
+	for j := range nc {
+		p.convActive[j] = latest[pair(j)] == int32(j) && rng.Float64() < 0.4
 	}
 	return p, nil
 }
@@ -186,13 +194,15 @@ func (p *seedPlan) msgID(i int32) string     { return id(p.msgTime(i), 1, int(i)
 func (p *seedPlan) convID(j int32) string    { return id(p.msgTime(p.convFirst[j]), 2, int(j)) }
 func (p *seedPlan) contactWaID(c int) string { return strconv.Itoa(5491130000000 + c) }
 
-// contactID: a contact is created with its first conversation.
+// contactCreated: a contact is created a second before its first
+// conversation; a contact without conversation sometime during the year.
 func (p *seedPlan) contactCreated(c int) int64 {
-	if c < len(p.convFirst) {
-		return p.msgTime(p.convFirst[c]) - 1_000_000
+	if first := p.contactFirst[c]; first >= 0 {
+		return p.msgTime(first) - 1_000_000
 	}
 	return store.Micros(p.start) + int64(mix(uint64(c))%uint64(historySpan/time.Microsecond))
 }
+
 func (p *seedPlan) contactID(c int) string { return id(p.contactCreated(c), 3, c) }
 
 // profileName: one contact in ten has none.
