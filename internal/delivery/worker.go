@@ -642,6 +642,10 @@ func (s *Service) maybePause(ctx context.Context, tx *store.Conn, webhookID stri
 		store.Micros(now), reason, store.Micros(now), webhookID); err != nil {
 		return false, err
 	}
+	// Events emitted later in this transaction (on SQLite it may be a group
+	// commit shared with the inbound path) must skip the paused webhook; a
+	// project webhook (no config) clears every list.
+	events.InvalidateWebhooks(configID.String)
 	if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'failed', last_error = 'webhook paused', locked_by = NULL, locked_until = NULL,
 		updated_at = ? WHERE webhook_id = ? AND status IN ('pending', 'buffered')`, store.Micros(now), webhookID); err != nil {
 		return false, err
