@@ -17,8 +17,6 @@ package main
 import (
 	"bytes"
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,7 +24,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	neturl "net/url"
 	"os"
 	"os/signal"
 	"runtime"
@@ -190,30 +187,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 // returns a URL whose search_path selects it, so a benchmark never touches
 // the database's existing tables; drop removes it.
 func privateSchema(ctx context.Context, base string) (string, func(), error) {
-	admin, err := store.Open(ctx, base, "")
-	if err != nil {
-		return "", nil, err
-	}
-	b := make([]byte, 6)
-	_, _ = crand.Read(b)
-	schema := "parley_bench_" + hex.EncodeToString(b)
-	if _, err := admin.Write().Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		admin.Close()
-		return "", nil, err
-	}
-	drop := func() {
-		_, _ = admin.Write().Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
-		admin.Close()
-	}
-	u, err := neturl.Parse(base)
-	if err != nil {
-		drop()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
+	return store.PrivateSchema(ctx, base, "parley_bench_", nil)
 }
 
 func round(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }

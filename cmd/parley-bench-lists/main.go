@@ -32,8 +32,6 @@ package main
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -522,29 +520,5 @@ func waitQuiet(ctx context.Context, limit float64, patience time.Duration, out i
 // returns a URL whose search_path selects it, so the benchmark never
 // touches the database's own tables; drop removes it.
 func privateSchema(ctx context.Context, base string) (string, func(), error) {
-	admin, err := store.Open(ctx, base, "")
-	if err != nil {
-		return "", nil, err
-	}
-	b := make([]byte, 6)
-	_, _ = crand.Read(b)
-	schema := "parley_bench_lists_" + hex.EncodeToString(b)
-	if _, err := admin.Write().Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		admin.Close()
-		return "", nil, err
-	}
-	drop := func() {
-		_, _ = admin.Write().Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
-		admin.Close()
-	}
-	u, err := neturl.Parse(base)
-	if err != nil {
-		drop()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	q.Set("application_name", benchAppName)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
+	return store.PrivateSchema(ctx, base, "parley_bench_lists_", neturl.Values{"application_name": {benchAppName}})
 }

@@ -39,7 +39,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -49,7 +48,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	neturl "net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -329,30 +327,7 @@ func (b *bench) newEnv(ctx context.Context, urls []string) (*env, error) {
 // privateSchema creates a throw-away schema and returns a URL whose
 // search_path selects it; drop removes it.
 func privateSchema(ctx context.Context, base string) (string, func(), error) {
-	admin, err := store.Open(ctx, base, "")
-	if err != nil {
-		return "", nil, err
-	}
-	rb := make([]byte, 6)
-	_, _ = crand.Read(rb)
-	schema := "parley_bench_" + hex.EncodeToString(rb)
-	if _, err := admin.Write().Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		admin.Close()
-		return "", nil, err
-	}
-	drop := func() {
-		_, _ = admin.Write().Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
-		admin.Close()
-	}
-	u, err := neturl.Parse(base)
-	if err != nil {
-		drop()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
+	return store.PrivateSchema(ctx, base, "parley_bench_", nil)
 }
 
 // proc is a running Parley process.

@@ -6,9 +6,6 @@ package storetest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"testing"
 
@@ -27,30 +24,12 @@ func URL(t testing.TB) string {
 	if base == "" {
 		return "sqlite:" + t.TempDir() + "/parley.db"
 	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "parley_test_" + hex.EncodeToString(b)
-	ctx := context.Background()
-	admin, err := store.Open(ctx, base, "")
+	dbURL, drop, err := store.PrivateSchema(context.Background(), base, "parley_test_", nil)
 	if err != nil {
-		t.Fatalf("storetest: connect to %s: %v", EnvPostgres, err)
+		t.Fatalf("storetest: %s: %v", EnvPostgres, err)
 	}
-	if _, err := admin.Write().Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		admin.Close()
-		t.Fatalf("storetest: create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Write().Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("storetest: parse %s: %v", EnvPostgres, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	t.Cleanup(drop)
+	return dbURL
 }
 
 // Open returns a migrated database for the test, closed when it ends.
