@@ -16,7 +16,8 @@ func (s *Server) routesPlatform() {
 	s.Handle("GET /customers/{id}", s.getCustomer)
 	s.Handle("PATCH /customers/{id}", s.updateCustomer)
 	s.Handle("PUT /customers/{id}", s.updateCustomer)
-	s.Handle("DELETE /customers/{id}", s.deleteCustomer)
+	// DELETE /customers/{id} is registered by internal/platform, which
+	// announces the deletion of the customer's configs.
 }
 
 // customerView is a customer as the API renders it (Kapso's Customer):
@@ -158,17 +159,5 @@ func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, a *Auth)
 		return err
 	}
 	WriteData(w, http.StatusOK, renderCustomer(out))
-	return nil
-}
-
-func (s *Server) deleteCustomer(w http.ResponseWriter, r *http.Request, a *Auth) error {
-	id, err := PathID(r, "id", "Customer")
-	if err != nil {
-		return err
-	}
-	if err := store.DeleteCustomer(r.Context(), s.DB.Write(), a.ProjectID, id); err != nil {
-		return err
-	}
-	NoContent(w)
 	return nil
 }

@@ -621,6 +621,47 @@ func (h *handlers) updateConfig(w http.ResponseWriter, r *http.Request, a *api.A
 	return nil
 }
 
+// deleteCustomer deletes a customer and, through foreign keys, its configs
+// and their data; each config's deletion is announced to project webhooks
+// (whatsapp.config.deleted) as when the config is deleted on its own.
+func (h *handlers) deleteCustomer(w http.ResponseWriter, r *http.Request, a *api.Auth) error {
+	id, err := api.PathID(r, "id", "Customer")
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	emitted := false
+	err = h.s.DB.Tx(ctx, func(tx *store.Conn) error {
+		if _, err := store.GetCustomer(ctx, tx, a.ProjectID, id); err != nil {
+			return err
+		}
+		for page := 1; ; page++ {
+			cfgs, _, err := store.ListConfigs(ctx, tx, a.ProjectID, store.ConfigFilter{CustomerID: &id}, parley.Page{Page: page, PerPage: 100})
+			if err != nil {
+				return err
+			}
+			for _, cfg := range cfgs {
+				if err := emitConfigEvent(ctx, tx, cfg, parley.EventConfigDeleted); err != nil {
+					return err
+				}
+				emitted = true
+			}
+			if len(cfgs) < 100 {
+				break
+			}
+		}
+		return store.DeleteCustomer(ctx, tx, a.ProjectID, id)
+	})
+	if err != nil {
+		return err
+	}
+	if emitted {
+		h.s.EventsWritten()
+	}
+	api.NoContent(w)
+	return nil
+}
+
 func (h *handlers) deleteConfig(w http.ResponseWriter, r *http.Request, a *api.Auth) error {
 	id, err := api.PathID(r, "id", "WhatsApp config")
 	if err != nil {

@@ -379,3 +379,27 @@ func TestConfigLifecycleEvents(t *testing.T) {
 		t.Fatalf("deleted v1: %v", v1)
 	}
 }
+
+func TestDeletingACustomerAnnouncesItsConfigs(t *testing.T) {
+	b := apitest.Setup(t)
+	cust := b.Must(201, "POST", "/customers", map[string]any{"customer": map[string]any{"name": "Acme"}}).Data()["id"].(string)
+	c1 := b.Must(201, "POST", "/customers/"+cust+"/whatsapp_configs", prodConfig("A", "9101")).Data()["id"].(string)
+	c2 := b.Must(201, "POST", "/customers/"+cust+"/whatsapp_configs", prodConfig("B", "9102")).Data()["id"].(string)
+	other := b.Must(201, "POST", "/whatsapp_configs", prodConfig("P", "9103")).Data()["id"].(string)
+	// Another project cannot delete it.
+	if r := b.DoKey(b.Key2, "DELETE", "/customers/"+cust, nil); r.Status != 404 {
+		t.Fatalf("other project delete: %d", r.Status)
+	}
+	b.Must(204, "DELETE", "/customers/"+cust, nil)
+	for _, id := range []string{c1, c2} {
+		if n := scalar[int](t, b, `SELECT COUNT(*) FROM events WHERE type = 'whatsapp.config.deleted' AND whatsapp_config_id = ?`, id); n != 1 {
+			t.Fatalf("config %s: %d deleted events, want 1", id, n)
+		}
+		b.Must(404, "GET", "/whatsapp_configs/"+id, nil)
+	}
+	if n := scalar[int](t, b, `SELECT COUNT(*) FROM events WHERE type = 'whatsapp.config.deleted' AND whatsapp_config_id = ?`, other); n != 0 {
+		t.Fatalf("unrelated config announced as deleted")
+	}
+	b.Must(200, "GET", "/whatsapp_configs/"+other, nil)
+	b.Must(404, "DELETE", "/customers/"+cust, nil)
+}

@@ -24,6 +24,7 @@ func Register(s *api.Server) {
 	s.Handle("PATCH /whatsapp_configs/{id}", h.updateConfig)
 	s.Handle("PUT /whatsapp_configs/{id}", h.updateConfig)
 	s.Handle("DELETE /whatsapp_configs/{id}", h.deleteConfig)
+	s.Handle("DELETE /customers/{id}", h.deleteCustomer)
 	s.Handle("GET /customers/{customer_id}/whatsapp_configs", h.listCustomerConfigs)
 	s.Handle("POST /customers/{customer_id}/whatsapp_configs", h.createCustomerConfig)
 
