@@ -419,7 +419,12 @@ func (s *Service) claimTx(ctx context.Context, tx *store.Conn, now time.Time, ow
 		// conversation) until OrderingTimeout after its creation. Behind
 		// one in flight it is left out here (that wait is short); behind
 		// one waiting for a retry it is read with the time of that retry
-		// (blocked_until) and moved out of the way below.
+		// (blocked_until) and moved out of the way below. For a webhook
+		// subscribed to whatsapp.message.sent it also waits, left out
+		// here, for the earlier outbound messages of its conversation that
+		// are still being sent: their sent deliveries do not exist yet,
+		// and come before it (a customer may write while the team's reply
+		// is on its way to Meta).
 		orderedAfter := store.Micros(now.Add(-OrderingTimeout))
 		q := `SELECT d.id, d.project_id, d.webhook_id, d.event_type, d.attempts, d.max_attempts,
 			d.idempotency_key, d.event_id, d.conversation_id, d.seq, d.is_batch, d.batch_body, d.created_at,
@@ -445,8 +450,11 @@ func (s *Service) claimTx(ctx context.Context, tx *store.Conn, now time.Time, ow
 		q += ` AND (NOT d.ordered OR d.created_at <= ? OR NOT EXISTS (
 				SELECT 1 FROM deliveries p WHERE p.webhook_id = d.webhook_id AND p.conversation_id = d.conversation_id
 				AND p.ordered AND p.seq < d.seq AND p.status = 'delivering'))
+			AND (NOT d.ordered OR d.created_at <= ? OR w.events NOT LIKE '%"` + parley.EventMessageSent + `"%' OR NOT EXISTS (
+				SELECT 1 FROM messages m WHERE m.conversation_id = d.conversation_id AND m.direction = 'outbound'
+				AND m.status = 'pending' AND m.seq < d.seq))
 			ORDER BY d.next_attempt_at LIMIT ?` + forUpdateOfD(tx)
-		args = append(args, orderedAfter)
+		args = append(args, orderedAfter, orderedAfter)
 		rows, err := tx.Query(ctx, q, append(args, want)...)
 		if err != nil {
 			return nil, false, err

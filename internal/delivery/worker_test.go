@@ -1204,3 +1204,96 @@ func TestDeliveryBehindARetryWaitsForIt(t *testing.T) {
 		t.Fatalf("order: %v", order)
 	}
 }
+
+// TestOrderingWaitsForAnEarlierSend: a customer message received while the
+// team's earlier reply is still being sent is delivered after that reply's
+// whatsapp.message.sent (which does not exist until the send finishes), to
+// webhooks subscribed to sent events; others get it at once.
+func TestOrderingWaitsForAnEarlierSend(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	withSent := e.addWebhook(rc.URL, hookOpts{})
+	receivedOnly := e.addWebhook(rc.URL, hookOpts{events: []string{parley.EventMessageReceived}})
+	conv, reply := store.NewID(), store.NewID()
+	now := store.Micros(time.Now())
+	if _, err := e.db.Write().Exec(ctx, `INSERT INTO conversations (id, project_id, whatsapp_config_id, phone_number, status, last_seq,
+		last_active_at, created_at, updated_at) VALUES (?, ?, ?, '5491100000000', 'active', 2, ?, ?, ?)`,
+		conv, e.project, e.config, now, now, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Write().Exec(ctx, `INSERT INTO messages (id, project_id, conversation_id, whatsapp_config_id, phone_number, direction,
+		message_type, status, seq, created_at, updated_at) VALUES (?, ?, ?, ?, '5491100000000', 'outbound', 'text', 'pending', 1, ?, ?)`,
+		reply, e.project, conv, e.config, now, now); err != nil {
+		t.Fatal(err)
+	}
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 2, "customer"))
+	s := e.service()
+	clk := &clock{t: time.Now().Add(time.Second)}
+	s.Now = clk.Now
+	if n := step(t, s); n != 1 {
+		t.Fatalf("claimed %d while the reply is being sent, want 1 (the webhook without sent events)", n)
+	}
+	if d := e.deliveries(receivedOnly); len(d) != 1 || d[0].Status != StatusSucceeded {
+		t.Fatalf("received-only webhook: %+v", d)
+	}
+	// The send finishes: the message is sent and its event written, in one
+	// transaction, as messaging.finishSent does.
+	if err := e.db.Tx(ctx, func(tx *store.Conn) error {
+		if _, err := tx.Exec(ctx, `UPDATE messages SET status = 'sent', whatsapp_message_id = 'wamid.R' WHERE id = ?`, reply); err != nil {
+			return err
+		}
+		ev := msgEvent(parley.EventMessageSent, conv, 1, "reply")
+		ev.ProjectID, ev.ConfigID = e.project, e.config
+		_, err := events.Emit(ctx, tx, ev)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, s) // the sent event (seq 1); seq 2 waits for it
+	step(t, s) // then the customer's message
+	var order []string
+	for _, r := range rc.got() {
+		order = append(order, string(r.body))
+	}
+	if len(order) != 3 || !strings.Contains(order[1], "reply") || !strings.Contains(order[2], "customer") {
+		t.Fatalf("deliveries in this order: %v", order)
+	}
+	for _, d := range e.deliveries(withSent) {
+		if d.Status != StatusSucceeded {
+			t.Fatalf("delivery %s %s", d.Event, d.Status)
+		}
+	}
+}
+
+// TestOrderingGivesUpOnASendAfter30Seconds: a send stuck in retries holds
+// the conversation's later deliveries back for OrderingTimeout at most.
+func TestOrderingGivesUpOnASendAfter30Seconds(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	e.addWebhook(rc.URL, hookOpts{})
+	conv := store.NewID()
+	now := store.Micros(time.Now())
+	if _, err := e.db.Write().Exec(ctx, `INSERT INTO conversations (id, project_id, whatsapp_config_id, phone_number, status, last_seq,
+		last_active_at, created_at, updated_at) VALUES (?, ?, ?, '5491100000000', 'active', 2, ?, ?, ?)`,
+		conv, e.project, e.config, now, now, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Write().Exec(ctx, `INSERT INTO messages (id, project_id, conversation_id, whatsapp_config_id, phone_number, direction,
+		message_type, status, seq, created_at, updated_at) VALUES (?, ?, ?, ?, '5491100000000', 'outbound', 'text', 'pending', 1, ?, ?)`,
+		store.NewID(), e.project, conv, e.config, now, now); err != nil {
+		t.Fatal(err)
+	}
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 2, "customer"))
+	s := e.service()
+	clk := &clock{t: time.Now().Add(time.Second)}
+	s.Now = clk.Now
+	if n := step(t, s); n != 0 {
+		t.Fatalf("claimed %d behind a send in progress", n)
+	}
+	clk.Add(OrderingTimeout)
+	if n := step(t, s); n != 1 {
+		t.Fatalf("claimed %d after the ordering timeout, want 1", n)
+	}
+}

@@ -18,9 +18,7 @@
 //     documented requests, pointed at Parley by base URL.
 //
 // Every API response is also checked against Parley's and Kapso's OpenAPI
-// documents (apitest.Validate). Deviations caused by bugs already reported
-// against other packages go through knownIssue: logged, or failed with
-// PARLEY_E2E_STRICT=1.
+// documents (apitest.Validate).
 //
 // The package has no non-test code besides this comment.
 package e2e

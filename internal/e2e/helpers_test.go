@@ -574,3 +574,56 @@ func (p *proc) kill(t *testing.T) {
 	}
 	<-p.done
 }
+
+// outboundDone reports whether an outbound message reached WhatsApp: it
+// has a wamid and a status past pending that is not failed.
+func outboundDone(m map[string]any) bool {
+	switch m["status"] {
+	case "sent", "delivered", "read":
+		return strings.HasPrefix(gets(m, "whatsapp_message_id"), "wamid.")
+	}
+	return false
+}
+
+// expectRead waits until every message of a conversation picked by pick
+// has reached WhatsApp and then for it to show read; a message stuck short
+// of read is a lost status update.
+func expectRead(t *testing.T, c *client, conv string, want int, pick func(map[string]any) bool) {
+	t.Helper()
+	picked := func() []map[string]any {
+		var out []map[string]any
+		for _, m := range c.messages(conv) {
+			if pick(m) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	eventually(t, "the messages to reach WhatsApp", 15*time.Second, func() bool {
+		l := picked()
+		for _, m := range l {
+			if m["status"] == "failed" {
+				t.Fatalf("message failed: %v", m)
+			}
+			if !outboundDone(m) {
+				return false
+			}
+		}
+		return len(l) == want
+	})
+	allRead := func() bool {
+		for _, m := range picked() {
+			if m["status"] != "read" {
+				return false
+			}
+		}
+		return true
+	}
+	if !within(3*time.Second, allRead) {
+		for _, m := range picked() {
+			if m["status"] != "read" {
+				t.Errorf("message %s (%s) stays %v after its read status", m["id"], m["message_type"], m["status"])
+			}
+		}
+	}
+}

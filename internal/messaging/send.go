@@ -248,8 +248,7 @@ const sendOrderWait = 30 * time.Second
 func earlierPending(ctx context.Context, c *store.Conn, m *parley.Message) (bool, error) {
 	var n int
 	err := c.QueryRow(ctx, `SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND direction = 'outbound'
-		AND status = 'pending' AND whatsapp_message_id IS NULL AND (created_at < ? OR (created_at = ? AND id < ?))`,
-		m.ConversationID, store.Micros(m.CreatedAt), store.Micros(m.CreatedAt), m.ID).Scan(&n)
+		AND status = 'pending' AND seq < ? AND whatsapp_message_id IS NULL`, m.ConversationID, m.Seq).Scan(&n)
 	return n > 0, err
 }
 
