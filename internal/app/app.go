@@ -197,6 +197,7 @@ func BuildAPI(d api.Deps) *api.Server {
 	media.Register(s)
 	messaging.Register(s, messaging.Options{
 		OnTemplateStatus: templates.ApplyStatusUpdate,
+		TemplateContent:  templates.MessageContent,
 		OnCall:           contacts.RecordCall,
 		OnCallPermission: messaging.CallPermissionReply(contacts.RecordCallPermission),
 	})

@@ -42,6 +42,11 @@ type Options struct {
 	// request (an interactive call_permission_reply message, which is also
 	// stored as a message); contactID is the sender's contact.
 	OnCallPermission func(ctx context.Context, tx *store.Conn, cfg *parley.WhatsAppConfig, contactID string, m *whatsapp.InboundMessage) error
+	// TemplateContent renders a template message's content (the template's
+	// body with the request's template_params) when cfg's WhatsApp Business
+	// Account has the template; ok is false when it does not. It runs in the
+	// send's transaction.
+	TemplateContent func(ctx context.Context, tx *store.Conn, cfg *parley.WhatsAppConfig, name, language string, params any) (content string, ok bool, err error)
 }
 
 type service struct {

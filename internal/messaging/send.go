@@ -118,12 +118,24 @@ func (sv *service) send(ctx context.Context, projectID string, cfg *parley.Whats
 		for k, v := range o.Metadata {
 			meta[k] = v
 		}
+		content := o.Content
+		if o.MessageType == "template" && sv.opts.TemplateContent != nil {
+			name, _ := o.Metadata["template_name"].(string)
+			lang, _ := o.Metadata["template_language"].(string)
+			s, ok, err := sv.opts.TemplateContent(ctx, tx, cfg, name, lang, o.Metadata["template_params"])
+			if err != nil {
+				return err
+			}
+			if ok {
+				content = &s
+			}
+		}
 		msg = &parley.Message{ID: store.NewID(), ProjectID: projectID, ConversationID: cv.ID, ConfigID: cfg.ID, PhoneNumber: cv.PhoneNumber,
-			Direction: parley.DirectionOutbound, Origin: whatsapp.OriginCloudAPI, MessageType: o.MessageType, Content: o.Content,
+			Direction: parley.DirectionOutbound, Origin: whatsapp.OriginCloudAPI, MessageType: o.MessageType, Content: content,
 			Status: parley.MessagePending, ProcessingStatus: parley.ProcessingPending, Metadata: meta, MessageTypeData: mtd,
 			MetaPayload: raw, MediaID: o.MediaID, MediaURLExternal: o.MediaURL, MediaFilename: o.MediaFilename,
 			MediaMimeType: o.MediaMimeType, CreatedAt: t, UpdatedAt: t}
-		upd, err := touchConversation(ctx, tx, cv, messageActivity{MessageID: msg.ID, Type: o.MessageType, Text: o.Content, At: t})
+		upd, err := touchConversation(ctx, tx, cv, messageActivity{MessageID: msg.ID, Type: o.MessageType, Text: content, At: t})
 		if err != nil {
 			return err
 		}

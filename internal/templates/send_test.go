@@ -162,3 +162,41 @@ func TestSendTemplateAuthenticationAndButtons(t *testing.T) {
 		t.Fatalf("bad sends stored %d messages", after-before)
 	}
 }
+
+// TestMessageContentIsTheRenderedBody: a template message sent through
+// /whatsapp_messages gets the template's body, filled with its parameters,
+// as its content when the config's WABA has the template; otherwise the
+// content given, or "Template: <name>".
+func TestMessageContentIsTheRenderedBody(t *testing.T) {
+	b, _ := setup(t)
+	cfg := newConfig(t, b, configOpts{waba: "W1"})
+	body := simpleBody("order_shipped")
+	body["whatsapp_config_id"] = cfg.ID
+	d := b.Must(201, "POST", "/whatsapp_templates", body).Data()
+	setStatus(t, b, d["id"].(string), "approved", "m-1")
+	send := func(msg map[string]any) map[string]any {
+		msg["message_type"] = "template"
+		msg["phone_number"] = "+5491100000001"
+		return b.Must(201, "POST", "/whatsapp_messages", map[string]any{"whatsapp_config_id": cfg.ID,
+			"message": msg}).Data()
+	}
+	m := send(map[string]any{"template_name": "order_shipped", "template_language": "en_US", "template_params": []any{"Ana", "A-17"}})
+	if m["content"] != "Hello Ana, your order A-17 shipped." {
+		t.Fatalf("content %q, want the rendered body", m["content"])
+	}
+	var last string
+	if err := b.DB.Read().QueryRow(context.Background(), `SELECT last_message_text FROM conversations WHERE whatsapp_config_id = ?`,
+		cfg.ID).Scan(&last); err != nil || last != "Hello Ana, your order A-17 shipped." {
+		t.Fatalf("conversation's last message text %q (%v)", last, err)
+	}
+	// Another language of the same name is another template: not known.
+	m = send(map[string]any{"template_name": "order_shipped", "template_language": "es", "template_params": []any{"Ana", "A-17"},
+		"content": "Pedido enviado"})
+	if m["content"] != "Pedido enviado" {
+		t.Fatalf("content %q, want the given content", m["content"])
+	}
+	m = send(map[string]any{"template_name": "unknown_tpl", "template_language": "en_US"})
+	if m["content"] != "Template: unknown_tpl" {
+		t.Fatalf("content %q", m["content"])
+	}
+}
