@@ -143,7 +143,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	cpu0 := cpuTime()
+	g0, m0 := a.DB.GroupStats()
 	res := load(ctx, o, url, []byte(secret), bs)
+	g1, m1 := a.DB.GroupStats()
 	elapsed := res.elapsed
 	cpu := cpuTime() - cpu0
 	pprof.StopCPUProfile()
@@ -173,6 +175,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if res.ok > 0 && cpu > 0 {
 		fmt.Fprintf(out, "cpu:          %.0f µs per acknowledged webhook (this process: Parley and its clients, not PostgreSQL), %.2f cores busy\n",
 			float64(cpu.Microseconds())/float64(res.ok), cpu.Seconds()/secs)
+	}
+	if g1 > g0 {
+		fmt.Fprintf(out, "group commit: %d commits, %.1f transactions per commit\n", g1-g0, float64(m1-m0)/float64(g1-g0))
 	}
 	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Fprintf(out, "load average: %s\n", strings.Join(strings.Fields(string(l))[:3], " "))

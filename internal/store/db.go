@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -45,6 +46,9 @@ type DB struct {
 
 	group     chan *groupReq // SQLite only: transactions waiting for a group commit
 	groupOnce sync.Once
+	// SQLite only: group transactions committed, and the TxGroup calls
+	// they carried (see GroupStats).
+	groupCommits, groupMembers atomic.Int64
 
 	ck             *sql.DB // SQLite only: runs WAL checkpoints
 	stopCk, ckDone chan struct{}
@@ -252,11 +256,14 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *Conn) error) error {
 
 // TxGroup runs fn in a transaction like Tx, but on SQLite it may share the
 // transaction (and its commit) with other TxGroup calls running at the same
-// time: each fn runs inside its own SAVEPOINT, so an fn that fails is rolled
-// back alone and only its caller sees the error. Under load this turns many
-// small commits into few larger ones. On PostgreSQL it is Tx. fn must not
-// have effects outside the database that assume its commit (wake workers
-// after TxGroup returns, not inside fn).
+// time: under load this turns many small commits into few larger ones. The
+// group's fns run one after the other in one transaction; when one of them
+// fails, the whole group is rolled back and each fn runs again alone, in a
+// transaction of its own, so an fn that fails is rolled back alone and only
+// its caller sees the error. fn may therefore run twice: it must have no
+// effects outside the database other than results it sets afresh at its
+// start, and nothing that assumes its commit (wake workers after TxGroup
+// returns, not inside fn). On PostgreSQL it is Tx.
 func (db *DB) TxGroup(ctx context.Context, fn func(tx *Conn) error) error {
 	if db.Engine != SQLite {
 		return db.Tx(ctx, fn)
@@ -272,6 +279,13 @@ func (db *DB) TxGroup(ctx context.Context, fn func(tx *Conn) error) error {
 		return ctx.Err()
 	}
 	return <-req.done
+}
+
+// GroupStats reports, on SQLite, how many group transactions TxGroup has
+// run and how many TxGroup calls they carried: their ratio is the mean
+// number of transactions sharing a commit.
+func (db *DB) GroupStats() (groups, members int64) {
+	return db.groupCommits.Load(), db.groupMembers.Load()
 }
 
 type groupReq struct {
@@ -300,29 +314,55 @@ func (db *DB) groupLoop() {
 	}
 }
 
+// runGroup runs reqs in one transaction. No SAVEPOINT is taken per member:
+// a savepoint makes SQLite copy every page a member changes into its
+// statement journal first, which cost as much as a member's own writes.
+// Members fail rarely (a concurrent duplicate, a deleted config), so a
+// failure instead rolls the whole group back and runs each member again in
+// a transaction of its own; a member whose context has ended by then gets
+// its context's error, having stored nothing.
 func (db *DB) runGroup(reqs []*groupReq) {
 	results := make([]error, len(reqs))
-	err := db.Tx(context.Background(), func(tx *Conn) error {
-		for i, r := range reqs {
-			if err := r.ctx.Err(); err != nil {
-				results[i] = err
-				continue
-			}
-			if _, err := tx.Exec(r.ctx, "SAVEPOINT g"); err != nil {
-				return err
-			}
-			if err := safeCall(r.fn, tx); err != nil {
-				results[i] = err
-				if _, rerr := tx.Exec(context.Background(), "ROLLBACK TO SAVEPOINT g"); rerr != nil {
-					return rerr
+	live := 0
+	for i, r := range reqs {
+		if err := r.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		live++
+	}
+	var err error
+	memberFailed := false
+	if live > 0 {
+		db.groupCommits.Add(1)
+		db.groupMembers.Add(int64(live))
+		err = db.Tx(context.Background(), func(tx *Conn) error {
+			for i, r := range reqs {
+				if results[i] != nil {
+					continue
+				}
+				if err := safeCall(r.fn, tx); err != nil {
+					memberFailed = true
+					return err
 				}
 			}
-			if _, err := tx.Exec(context.Background(), "RELEASE SAVEPOINT g"); err != nil {
-				return err
+			return nil
+		})
+	}
+	if memberFailed && live > 1 {
+		// Run every member alone: the one that failed fails again (or
+		// not: its failure may have come from another member's writes,
+		// such as a unique key both inserted), the others commit.
+		for i, r := range reqs {
+			if results[i] != nil {
+				continue
+			}
+			if results[i] = r.ctx.Err(); results[i] == nil {
+				results[i] = db.Tx(context.Background(), func(tx *Conn) error { return safeCall(r.fn, tx) })
 			}
 		}
-		return nil
-	})
+		err = nil
+	}
 	for i, r := range reqs {
 		if err != nil && results[i] == nil {
 			results[i] = err
