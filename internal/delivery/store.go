@@ -308,7 +308,8 @@ func (c *webhookCache) resolve(ctx context.Context, tx *store.Conn, jobs []*job)
 		if c.m == nil || len(c.m)+len(stale) > 10000 {
 			c.m = map[string]*Webhook{}
 		}
-		rows, err := tx.Query(ctx, `SELECT updated_at, `+webhookCols+` FROM whatsapp_webhooks WHERE id IN (`+inList(len(stale))+`)`, stale...)
+		cond, args := inSet(tx, "id", false, stale)
+		rows, err := tx.Query(ctx, `SELECT updated_at, `+webhookCols+` FROM whatsapp_webhooks WHERE `+cond, args...)
 		if err != nil {
 			return err
 		}
@@ -349,6 +350,28 @@ func maxAttemptsFor(custom bool, retryMax int) int {
 		return 4
 	}
 	return max(retryMax, 1)
+}
+
+// inSet returns the condition "col IN (ids)" (or NOT IN) and its
+// arguments. On PostgreSQL the ids are one array parameter, so the
+// statement's text is the same however many there are: one prepared
+// statement per connection rather than one per list length, each needing
+// its own parse and plan round trip.
+func inSet(c *store.Conn, col string, not bool, ids []any) (string, []any) {
+	if c.Postgres() {
+		arr := make([]string, len(ids))
+		for i, id := range ids {
+			arr[i] = id.(string)
+		}
+		if not {
+			return col + ` <> ALL(CAST(? AS TEXT[]))`, []any{arr}
+		}
+		return col + ` = ANY(CAST(? AS TEXT[]))`, []any{arr}
+	}
+	if not {
+		return col + ` NOT IN (` + inList(len(ids)) + `)`, ids
+	}
+	return col + ` IN (` + inList(len(ids)) + `)`, ids
 }
 
 func inList(n int) string {

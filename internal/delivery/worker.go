@@ -260,12 +260,14 @@ func (s *Service) renewLeases(ctx context.Context) {
 			continue
 		}
 		until := store.Micros(now.Add(s.Lease))
-		args := append([]any{until, until, s.id}, ids...)
+		w := s.db.Write()
+		cond, idArgs := inSet(w, "id", false, ids)
+		args := append([]any{until, until, s.id}, idArgs...)
 		// Rows locked by a transaction recording their outcome are skipped
 		// (they need no lease any more), so renewal never waits on it and
 		// never deadlocks with it.
-		if _, err := s.db.Write().Exec(ctx, `UPDATE deliveries SET locked_until = ?, next_attempt_at = ? WHERE id IN (
-			SELECT id FROM deliveries WHERE locked_by = ? AND status = 'delivering' AND id IN (`+inList(len(ids))+`)`+skipLocked(s.db)+`)`,
+		if _, err := w.Exec(ctx, `UPDATE deliveries SET locked_until = ?, next_attempt_at = ? WHERE id IN (
+			SELECT id FROM deliveries WHERE locked_by = ? AND status = 'delivering' AND `+cond+skipLocked(s.db)+`)`,
 			args...); err != nil && ctx.Err() == nil {
 			s.log.Warn("delivery: renew leases failed", slog.String("error", err.Error()))
 		}
@@ -328,7 +330,7 @@ func (s *Service) claim(ctx context.Context) ([]*job, error) {
 	// inbound path, the outcome recorder) waiting at the same time.
 	err := s.db.TxGroup(ctx, func(tx *store.Conn) error {
 		var err error
-		out, more, err = s.claimTx(ctx, tx, now, true)
+		out, more, err = s.claimTx(ctx, tx, now, true, false)
 		return err
 	})
 	if err != nil {
@@ -365,7 +367,11 @@ func (s *Service) countClaimed(jobs []*job, more bool, now time.Time) {
 // the transaction commits without waiting for the WAL flush. A lease is
 // bookkeeping: should PostgreSQL itself crash and lose it, the delivery is
 // simply pending again (at least once, as after any crash).
-func (s *Service) claimTx(ctx context.Context, tx *store.Conn, now time.Time, own bool) (out []*job, more bool, err error) {
+//
+// savepoint (PostgreSQL only) opens SAVEPOINT delivery in the same round trip
+// as the claim's settings, for a caller that rolls back to it when the claim
+// fails.
+func (s *Service) claimTx(ctx context.Context, tx *store.Conn, now time.Time, own, savepoint bool) (out []*job, more bool, err error) {
 	s.mu.Lock()
 	free := min(s.cfg.DeliveryWorkers-s.running, claimBatch)
 	mine := map[string]bool{} // not recorded yet: never taken over by ourselves
@@ -405,6 +411,9 @@ func (s *Service) claimTx(ctx context.Context, tx *store.Conn, now time.Time, ow
 		if own {
 			q += `, set_config('synchronous_commit', 'off', true)`
 		}
+		if savepoint {
+			q = `SAVEPOINT delivery; ` + q // no arguments: one simple-protocol round trip
+		}
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return nil, false, err
 		}
@@ -436,8 +445,9 @@ func (s *Service) claimTx(ctx context.Context, tx *store.Conn, now time.Time, ow
 			WHERE d.status = ? AND d.next_attempt_at <= ?`
 		args := []any{orderedAfter, status, store.Micros(now)}
 		if len(full) > 0 {
-			q += ` AND d.webhook_id NOT IN (` + inList(len(full)) + `)`
-			args = append(args, full...)
+			cond, fullArgs := inSet(tx, "d.webhook_id", true, full)
+			q += ` AND ` + cond
+			args = append(args, fullArgs...)
 			if status == StatusPending {
 				from, err := s.skip.from(ctx, tx, full, now)
 				if err != nil {
@@ -512,9 +522,10 @@ func (s *Service) claimTx(ctx context.Context, tx *store.Conn, now time.Time, ow
 	// The candidates are still due: SQLite has one writer, and PostgreSQL
 	// holds their row locks until this transaction ends.
 	until := store.Micros(now.Add(s.Lease))
+	cond, idArgs := inSet(tx, "id", false, ids)
 	if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'delivering', locked_by = ?, locked_until = ?, next_attempt_at = ?,
-		attempts = attempts + 1, updated_at = ? WHERE id IN (`+inList(len(ids))+`)`,
-		append([]any{s.id, until, until, store.Micros(now)}, ids...)...); err != nil {
+		attempts = attempts + 1, updated_at = ? WHERE `+cond,
+		append([]any{s.id, until, until, store.Micros(now)}, idArgs...)...); err != nil {
 		return nil, false, err
 	}
 	return out, more, nil
@@ -556,9 +567,10 @@ func (c *skipCursor) from(ctx context.Context, tx *store.Conn, full []any, now t
 	if key == c.full && now.Sub(c.at) >= 0 && now.Sub(c.at) < skipCursorAge {
 		return c.first - skipCursorLag.Microseconds(), nil
 	}
+	cond, args := inSet(tx, "d.webhook_id", true, full)
 	err := tx.QueryRow(ctx, `SELECT d.next_attempt_at FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ?
-		AND d.webhook_id NOT IN (`+inList(len(full))+`) ORDER BY d.next_attempt_at LIMIT 1`,
-		append([]any{store.Micros(now)}, full...)...).Scan(&c.first)
+		AND `+cond+` ORDER BY d.next_attempt_at LIMIT 1`,
+		append([]any{store.Micros(now)}, args...)...).Scan(&c.first)
 	if errors.Is(err, sql.ErrNoRows) {
 		c.first, err = store.Micros(now), nil
 	}
@@ -627,22 +639,24 @@ func fallBackToIndividual(ctx context.Context, tx *store.Conn, batchID string, n
 	return err
 }
 
+// hookState is what recording a failure reads of its webhook row.
+type hookState struct {
+	id              string
+	since, pausedAt sql.NullInt64
+	active          bool
+	projectID, url  string
+	configID        sql.NullString
+}
+
 // maybePause pauses a webhook that has had no 2xx for PauseAfter while its
 // deliveries kept failing: it is set inactive, its waiting deliveries are
 // failed, and project webhooks are told with parley.webhook.paused.
-func (s *Service) maybePause(ctx context.Context, tx *store.Conn, webhookID string, now time.Time) (bool, error) {
+func (s *Service) maybePause(ctx context.Context, tx *store.Conn, w hookState, now time.Time) (bool, error) {
 	if s.cfg.PauseAfter <= 0 {
 		return false, nil
 	}
-	var since sql.NullInt64
-	var active bool
-	var projectID, url string
-	var configID sql.NullString
-	if err := tx.QueryRow(ctx, `SELECT failing_since, active, project_id, whatsapp_config_id, url FROM whatsapp_webhooks WHERE id = ?`, webhookID).
-		Scan(&since, &active, &projectID, &configID, &url); err != nil {
-		return false, err
-	}
-	if !active || !since.Valid || now.Sub(store.Time(since.Int64)) < s.cfg.PauseAfter {
+	webhookID, since, projectID, configID, url := w.id, w.since, w.projectID, w.configID, w.url
+	if !w.active || !since.Valid || now.Sub(store.Time(since.Int64)) < s.cfg.PauseAfter {
 		return false, nil
 	}
 	reason := fmt.Sprintf("No successful delivery since %s (%s of failures)", store.Time(since.Int64).Format(time.RFC3339), s.cfg.PauseAfter)

@@ -1297,3 +1297,103 @@ func TestOrderingGivesUpOnASendAfter30Seconds(t *testing.T) {
 		t.Fatalf("claimed %d after the ordering timeout, want 1", n)
 	}
 }
+
+// A batch of successes is recorded attempt by attempt, each with its own
+// values (on PostgreSQL in one statement from array parameters, whatever the
+// batch size), and a second batch for the same deliveries changes nothing.
+func TestSuccessfulBatchRecordsEachAttempt(t *testing.T) {
+	e := newEnv(t)
+	wh := e.addWebhook("http://127.0.0.1:1/", hookOpts{})
+	for i := 0; i < 5; i++ {
+		e.emit(msgEvent(parley.EventMessageReceived, "", 0, fmt.Sprint(i)))
+	}
+	s := e.service()
+	jobs := claimAll(t, s)
+	if len(jobs) != 5 {
+		t.Fatalf("claimed %d", len(jobs))
+	}
+	started := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	want := map[string]result{}
+	var batch []*outcome
+	for i, j := range jobs {
+		res := result{ok: true, status: 200 + i, started: started.Add(time.Duration(i) * time.Second),
+			latency: time.Duration(10+i) * time.Millisecond, outcome: "success"}
+		if i%2 == 0 {
+			res.snippet = fmt.Sprintf("body %d", i)
+		}
+		want[j.ID] = res
+		batch = append(batch, &outcome{j: j, res: res})
+	}
+	for _, size := range []int{2, 3} { // two statements of different sizes
+		if _, err := s.finishBatch(context.Background(), batch[:size]); err != nil {
+			t.Fatal(err)
+		}
+		batch = batch[size:]
+	}
+	ds := e.deliveries(wh)
+	if len(ds) != 5 {
+		t.Fatalf("%d deliveries", len(ds))
+	}
+	for _, d := range ds {
+		res := want[d.ID]
+		if d.Status != StatusSucceeded || d.LastStatusCode == nil || *d.LastStatusCode != res.status || d.LastError != nil ||
+			d.LastAttemptAt == nil || !d.LastAttemptAt.Equal(res.started) || len(d.Attempts) != 1 {
+			t.Fatalf("delivery %s: %+v", d.ID, d)
+		}
+		a := d.Attempts[0]
+		if a.Number != 1 || a.StatusCode == nil || *a.StatusCode != res.status || a.LatencyMS != res.latency.Milliseconds() ||
+			!a.StartedAt.Equal(res.started) || a.Error != nil {
+			t.Fatalf("attempt of %s: %+v", d.ID, a)
+		}
+		if (res.snippet == "") != (a.ResponseSnippet == nil) || (a.ResponseSnippet != nil && *a.ResponseSnippet != res.snippet) {
+			t.Fatalf("attempt of %s: snippet %v, want %q", d.ID, a.ResponseSnippet, res.snippet)
+		}
+	}
+	// The same outcomes again (a duplicate report): no lease held, nothing recorded.
+	var again []*outcome
+	for _, j := range jobs {
+		again = append(again, &outcome{j: j, res: want[j.ID]})
+	}
+	if _, err := s.finishBatch(context.Background(), again); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range e.deliveries(wh) {
+		if len(d.Attempts) != 1 {
+			t.Fatalf("delivery %s: %d attempts after a repeated outcome", d.ID, len(d.Attempts))
+		}
+	}
+}
+
+// TestEmitWritesOneDeliveryPerSubscriber: an event's deliveries are written
+// together (several statements past maxDeliveryRows): one per subscribed
+// webhook, each with its own id and idempotency key, none for a webhook not
+// subscribed to the event.
+func TestEmitWritesOneDeliveryPerSubscriber(t *testing.T) {
+	e := newEnv(t)
+	const subscribed = 70
+	for range subscribed {
+		e.addWebhook("http://127.0.0.1:9/", hookOpts{})
+	}
+	other := e.addWebhook("http://127.0.0.1:9/", hookOpts{events: []string{parley.EventMessageFailed}})
+	var n int
+	if err := e.db.Tx(context.Background(), func(tx *store.Conn) error {
+		ev := msgEvent(parley.EventMessageReceived, store.NewID(), 1, "hola")
+		ev.ProjectID, ev.ConfigID = e.project, e.config
+		var err error
+		n, err = events.Emit(context.Background(), tx, ev)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var rows, ids, keys, hooks int
+	if err := e.db.Read().QueryRow(context.Background(), `SELECT COUNT(*), COUNT(DISTINCT id), COUNT(DISTINCT idempotency_key),
+		COUNT(DISTINCT webhook_id) FROM deliveries WHERE project_id = ?`, e.project).Scan(&rows, &ids, &keys, &hooks); err != nil {
+		t.Fatal(err)
+	}
+	if n != subscribed || rows != subscribed || ids != subscribed || keys != subscribed || hooks != subscribed {
+		t.Fatalf("Emit reported %d; %d deliveries, %d ids, %d keys, %d webhooks; want %d each", n, rows, ids, keys, hooks, subscribed)
+	}
+	if d := e.deliveries(other); len(d) != 0 {
+		t.Fatalf("a webhook not subscribed to the event got %d deliveries", len(d))
+	}
+}
