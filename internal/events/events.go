@@ -16,6 +16,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -227,6 +228,7 @@ func MaxAttempts(custom bool, retryMaxAttempts int) int {
 }
 
 type delivery struct {
+	id          string // empty: a new one
 	webhookID   string
 	buffered    bool
 	ordered     bool
@@ -234,19 +236,48 @@ type delivery struct {
 }
 
 func insertDelivery(ctx context.Context, tx *store.Conn, ev Event, eventID string, d delivery, now time.Time) (string, error) {
-	status := "pending"
-	if d.buffered {
-		status = "buffered"
+	d.id = store.NewID()
+	if err := insertDeliveries(ctx, tx, ev, eventID, []delivery{d}, now); err != nil {
+		return "", err
 	}
-	id := store.NewID()
-	if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, conversation_id, seq, ordered, buffered,
-		status, max_attempts, idempotency_key, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, ev.ProjectID, d.webhookID, eventID, ev.Type, nullable(ev.ConversationID), ev.Seq, d.ordered, d.buffered,
-		status, d.maxAttempts, store.NewID(), now.UnixMicro(), now.UnixMicro(), now.UnixMicro()); err != nil {
-		return "", fmt.Errorf("events: insert delivery: %w", err)
+	return d.id, nil
+}
+
+// deliveryRow is the VALUES row of one delivery in insertDeliveries.
+const deliveryRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// maxDeliveryRows bounds the rows of one INSERT (15 parameters each).
+const maxDeliveryRows = 64
+
+// insertDeliveries stores the deliveries of one event with one statement
+// per maxDeliveryRows of them: an event with ten subscribers costs one
+// round trip, not ten. A delivery without an id gets a new one.
+func insertDeliveries(ctx context.Context, tx *store.Conn, ev Event, eventID string, ds []delivery, now time.Time) error {
+	us := now.UnixMicro()
+	for len(ds) > 0 {
+		chunk := ds[:min(len(ds), maxDeliveryRows)]
+		ds = ds[len(chunk):]
+		args := make([]any, 0, 15*len(chunk))
+		for _, d := range chunk {
+			status := "pending"
+			if d.buffered {
+				status = "buffered"
+			}
+			id := d.id
+			if id == "" {
+				id = store.NewID()
+			}
+			args = append(args, id, ev.ProjectID, d.webhookID, eventID, ev.Type, nullable(ev.ConversationID), ev.Seq, d.ordered, d.buffered,
+				status, d.maxAttempts, store.NewID(), us, us, us)
+		}
+		q := `INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, conversation_id, seq, ordered, buffered,
+		status, max_attempts, idempotency_key, next_attempt_at, created_at, updated_at) VALUES ` + deliveryRow +
+			strings.Repeat(", "+deliveryRow, len(chunk)-1)
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
+			return fmt.Errorf("events: insert deliveries: %w", err)
+		}
 	}
-	return id, nil
+	return nil
 }
 
 // subscriber is an active webhook as Emit needs it, its event lists
@@ -386,7 +417,7 @@ func Emit(ctx context.Context, tx *store.Conn, ev Event) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	var ds []delivery
 	for _, s := range subs {
 		if Ordered(ev.Type) && ev.ConversationID != "" && parley.Subscribed(s.events, parley.EventConversationInactive) {
 			minutes := max(s.inactivity, 1)
@@ -405,12 +436,12 @@ func Emit(ctx context.Context, tx *store.Conn, ev Event) (int, error) {
 			ordered:     Ordered(ev.Type) && ev.ConversationID != "",
 			maxAttempts: MaxAttempts(s.custom, s.maxAttempts),
 		}
-		if _, err := insertDelivery(ctx, tx, ev, id, d, now); err != nil {
-			return 0, err
-		}
-		n++
+		ds = append(ds, d)
 	}
-	return n, nil
+	if err := insertDeliveries(ctx, tx, ev, id, ds, now); err != nil {
+		return 0, err
+	}
+	return len(ds), nil
 }
 
 // EmitTo stores ev and one immediate delivery of it to the webhook webhookID
