@@ -137,6 +137,7 @@ func TestContactWithCustomerAndFilters(t *testing.T) {
 	bb := mk(map[string]any{"wa_id": "15559990002", "profile_name": "JOHNNY Smith", "customer_id": c2})
 	c := mk(map[string]any{"wa_id": "15551230003", "profile_name": "Ñandú López"})
 	d := mk(map[string]any{"wa_id": "15551230004"})
+	e := mk(map[string]any{"wa_id": "15551230005", "profile_name": "Seán O'Brien_100% \\ ok?"})
 	if got := b.Must(200, "GET", "/whatsapp_contacts/"+a, nil).Data(); got["customer_id"] != c1 {
 		t.Fatalf("customer_id: %v", got)
 	}
@@ -152,34 +153,44 @@ func TestContactWithCustomerAndFilters(t *testing.T) {
 		}
 	}
 	// Newest first.
-	check("", d, c, bb, a)
+	check("", e, d, c, bb, a)
 	check("q[customer_id_eq]="+c1, a)
 	check("q[customer_id_eq]=not-a-uuid")
 	check("q[customer_external_customer_id_eq]=ext-2", bb)
 	check("q[customer_external_customer_id_eq]=nope")
-	check("q[customer_id_null]=true", d, c)
+	check("q[customer_id_null]=true", e, d, c)
 	check("q[customer_id_null]=false", bb, a)
 	check("q[customer_id_not_null]=true", bb, a)
 	check("q[customer_id_not_null]=1", bb, a)
-	check("q[customer_id_not_null]=false", d, c)
-	check("q[customer_id_null]=maybe", d, c, bb, a)
+	check("q[customer_id_not_null]=false", e, d, c)
+	check("q[customer_id_null]=maybe", e, d, c, bb, a)
 	check("q[profile_name_cont]=john", bb, a)
 	check("q[profile_name_cont]=JOHN", bb, a)
 	check("q[profile_name_cont]=%C3%B1AND%C3%9A", c) // "ñANDÚ"
-	check("q[profile_name_cont]=%25")                // a literal %, not a wildcard
+	check("q[profile_name_cont]=%25", e)             // a literal %, not a wildcard
+	// Quotes, wildcards, backslashes and placeholders are matched as
+	// written (PostgreSQL writes the pattern into the statement).
+	check("q[profile_name_cont]="+url.QueryEscape("o'b"), e)
+	check("q[profile_name_cont]="+url.QueryEscape("N_1"), e)
+	check("q[profile_name_cont]=" + url.QueryEscape("N%1"))
+	check("q[profile_name_cont]="+url.QueryEscape("n_100% \\ ok?"), e)
+	check("q[profile_name_cont]=" + url.QueryEscape("'; DROP TABLE contacts; --"))
+	b.Must(400, "GET", "/whatsapp_contacts?q[profile_name_cont]="+url.QueryEscape("a\x00b"), nil)
+	b.Must(400, "GET", "/whatsapp_contacts?q[profile_name_cont]=%FF%FE", nil)
+	check("q[profile_name_cont]=?", e)
 	check("q[wa_id_cont]=999", bb)
-	check("q[wa_id_cont]=%2B1%20555", d, c, bb, a)
+	check("q[wa_id_cont]=%2B1%20555", e, d, c, bb, a)
 	check("q[wa_id_cont]=abc")
 	check("q[profile_name_cont]=john&q[customer_id_null]=true")
 	check("q[created_at_gteq]=" + url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339)))
-	check("q[created_at_lteq]="+url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339)), d, c, bb, a)
-	check("q[created_at_gteq]=2000-01-01", d, c, bb, a)
+	check("q[created_at_lteq]="+url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339)), e, d, c, bb, a)
+	check("q[created_at_gteq]=2000-01-01", e, d, c, bb, a)
 	check("q[created_at_lteq]=2000-01-01")
-	check("unknown=1&q[unknown_eq]=2", d, c, bb, a)
+	check("unknown=1&q[unknown_eq]=2", e, d, c, bb, a)
 	b.Must(400, "GET", "/whatsapp_contacts?q[created_at_gteq]=yesterday", nil)
 
 	r := b.Must(200, "GET", "/whatsapp_contacts?per_page=3&page=2", nil)
-	if got := ids(r); !slices.Equal(got, []string{a}) || meta(r)["total_pages"].(float64) != 2 || meta(r)["page"].(float64) != 2 {
+	if got := ids(r); !slices.Equal(got, []string{bb, a}) || meta(r)["total_pages"].(float64) != 2 || meta(r)["page"].(float64) != 2 {
 		t.Fatalf("page 2: %s", r.Body)
 	}
 	// Deleting the customer deletes its contacts (the schema cascades).

@@ -302,3 +302,28 @@ func TestSearchIndexBackfill(t *testing.T) {
 		expectSearch(t, db.Read(), p.ID, all, f)
 	}
 }
+
+// TestPostgresTrigramIndex: on PostgreSQL with pg_trgm available, the
+// migrations leave a trigram index on the lower-cased names, which the name
+// search (its pattern written into the statement) can read; the search's
+// results are those of the scan either way (TestSearchByName).
+func TestPostgresTrigramIndex(t *testing.T) {
+	db := storetest.Open(t)
+	c := db.Read()
+	if !c.Postgres() {
+		t.Skip("PostgreSQL only: SQLite has the gram index of migration 0090")
+	}
+	ctx := context.Background()
+	var available int
+	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM pg_available_extensions WHERE name = 'pg_trgm'`).Scan(&available); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'contacts'
+		AND indexname = 'contacts_name_trgm' AND indexdef LIKE '%gin_trgm_ops%'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != available {
+		t.Fatalf("contacts_name_trgm indexes: %d, pg_trgm available: %d", n, available)
+	}
+}

@@ -501,7 +501,13 @@ func (c *Conn) ForUpdateSkipLocked() string {
 	return ""
 }
 
-var rebound sync.Map // query string -> rebound string
+var (
+	rebound  sync.Map // query string -> rebound string
+	reboundN atomic.Int64
+)
+
+// reboundMax bounds the rebind cache.
+const reboundMax = 4096
 
 func (c *Conn) rebind(q string) string {
 	if !c.pg {
@@ -529,7 +535,14 @@ func (c *Conn) rebind(q string) string {
 		}
 	}
 	out := b.String()
-	rebound.Store(q, out)
+	// The statements are constants but for a few with a literal written
+	// in (the PostgreSQL contact name search): the cache stops growing at
+	// reboundMax entries, so those cannot grow it without bound.
+	if reboundN.Load() < reboundMax {
+		if _, loaded := rebound.LoadOrStore(q, out); !loaded {
+			reboundN.Add(1)
+		}
+	}
 	return out
 }
 
