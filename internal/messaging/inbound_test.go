@@ -3,6 +3,7 @@ package messaging_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -439,4 +440,57 @@ func FuzzInbound(f *testing.F) {
 			t.Fatalf("status %d for %q: %s", w.Code, body, w.Body.String())
 		}
 	})
+}
+
+// TestConversationCountsStayExact: meta.total_count of the conversation
+// list, unfiltered and by status (read from counts kept by triggers on
+// SQLite), equals a COUNT of the rows through openings, endings, reopenings
+// and a config's deletion, which cascades to its conversations.
+func TestConversationCountsStayExact(t *testing.T) {
+	e := setup(t, setupOpts{noRunner: true})
+	total := func(query string) int {
+		return int(e.Must(200, "GET", "/whatsapp_conversations?"+query, nil).JSON["meta"].(map[string]any)["total_count"].(float64))
+	}
+	check := func(step string) {
+		t.Helper()
+		for _, q := range []struct{ query, where string }{
+			{"", ""}, {"q[status_eq]=active", " AND status = 'active'"}, {"q[status_eq]=ended", " AND status = 'ended'"},
+			{"q[status_eq]=archived", " AND status = 'archived'"},
+		} {
+			want := e.count(t, `SELECT COUNT(*) FROM conversations WHERE project_id = ?`+q.where, e.Project)
+			if got := total(q.query); got != want {
+				t.Errorf("%s: %q total_count %d, want %d", step, q.query, got, want)
+			}
+		}
+	}
+	check("empty")
+	for i := range 5 {
+		if st := e.postWebhook(t, inboundText(t, phoneID, fmt.Sprintf("1650555100%d", i), fmt.Sprintf("wamid.C%d", i), "hola"), appSecret); st != 200 {
+			t.Fatal(st)
+		}
+	}
+	check("five opened")
+	list := e.Must(200, "GET", "/whatsapp_conversations", nil).List()
+	for _, cv := range list[:3] {
+		e.Must(200, "PATCH", "/whatsapp_conversations/"+cv["id"].(string), map[string]any{"status": "ended"})
+	}
+	e.Must(200, "PATCH", "/whatsapp_conversations/"+list[0]["id"].(string), map[string]any{"status": "ended"}) // no change
+	check("three ended")
+	e.Must(200, "PATCH", "/whatsapp_conversations/"+list[1]["id"].(string), map[string]any{"status": "active"})
+	check("one reopened")
+	// A customer of an ended conversation writes again: a new one opens.
+	if st := e.postWebhook(t, inboundText(t, phoneID, "16505551004", "wamid.C9", "otra vez"), appSecret); st != 200 {
+		t.Fatal(st)
+	}
+	check("another opened")
+	other := newConfig(t, e.Bundle, e.Project, "999000111", wabaID)
+	if st := e.postWebhook(t, inboundText(t, "999000111", "16505552000", "wamid.D1", "hi"), appSecret); st != 200 {
+		t.Fatal(st)
+	}
+	check("on a second config")
+	e.Must(204, "DELETE", "/whatsapp_configs/"+other.ID, nil)
+	check("second config deleted")
+	if n := e.count(t, `SELECT COUNT(*) FROM conversations WHERE project_id = ?`, e.Project); n != 6 {
+		t.Fatalf("%d conversations left, want 6", n)
+	}
 }

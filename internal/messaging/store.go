@@ -92,9 +92,9 @@ func listConversations(ctx context.Context, c *store.Conn, projectID string, f C
 		where += ` AND phone_number = ?`
 		args = append(args, f.PhoneNumber)
 	}
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM conversations`+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("messaging: count conversations: %w", err)
+	total, err := countConversations(ctx, c, projectID, f, where, args)
+	if err != nil {
+		return nil, 0, err
 	}
 	out := []*parley.Conversation{}
 	if total == 0 || p.Offset() >= total {
@@ -117,6 +117,29 @@ func listConversations(ctx context.Context, c *store.Conn, projectID string, f C
 		out = append(out, cv)
 	}
 	return out, total, rows.Err()
+}
+
+// countConversations is meta.total_count of a conversation list. On SQLite
+// a list filtered by status alone (or not at all) reads the counts that
+// migration 0120 keeps by triggers instead of stepping through every
+// matching index entry.
+func countConversations(ctx context.Context, c *store.Conn, projectID string, f ConversationFilter, where string, args []any) (int, error) {
+	var total int
+	var err error
+	byStatusOnly := f.ActiveGteq == nil && f.ActiveLteq == nil && f.ConfigID == "" && f.ConfigCustomer == "" && f.PhoneNumber == ""
+	switch {
+	case c.Postgres() || !byStatusOnly:
+		err = c.QueryRow(ctx, `SELECT COUNT(*) FROM conversations`+where, args...).Scan(&total)
+	case f.Status != "":
+		err = c.QueryRow(ctx, `SELECT COALESCE(SUM(n), 0) FROM conversation_status_counts WHERE project_id = ? AND status = ?`,
+			projectID, f.Status).Scan(&total)
+	default:
+		err = c.QueryRow(ctx, `SELECT COALESCE(SUM(n), 0) FROM conversation_status_counts WHERE project_id = ?`, projectID).Scan(&total)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("messaging: count conversations: %w", err)
+	}
+	return total, nil
 }
 
 // getConversation returns a project's conversation.
