@@ -1205,6 +1205,26 @@ func TestDeliveryBehindARetryWaitsForIt(t *testing.T) {
 	}
 }
 
+// replyBeingSent stores a conversation whose first message (seq 1) is the
+// team's reply still waiting for its send job, as messaging.Send leaves it.
+func (e *env) replyBeingSent() (conv, reply string) {
+	e.t.Helper()
+	ctx := context.Background()
+	conv, reply = store.NewID(), store.NewID()
+	now := store.Micros(time.Now())
+	if _, err := e.db.Write().Exec(ctx, `INSERT INTO conversations (id, project_id, whatsapp_config_id, phone_number, status, last_seq,
+		last_active_at, created_at, updated_at) VALUES (?, ?, ?, '5491100000000', 'active', 2, ?, ?, ?)`,
+		conv, e.project, e.config, now, now, now); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.db.Write().Exec(ctx, `INSERT INTO messages (id, project_id, conversation_id, whatsapp_config_id, phone_number, direction,
+		message_type, status, seq, created_at, updated_at) VALUES (?, ?, ?, ?, '5491100000000', 'outbound', 'text', 'pending', 1, ?, ?)`,
+		reply, e.project, conv, e.config, now, now); err != nil {
+		e.t.Fatal(err)
+	}
+	return conv, reply
+}
+
 // TestOrderingWaitsForAnEarlierSend: a customer message received while the
 // team's earlier reply is still being sent is delivered after that reply's
 // whatsapp.message.sent (which does not exist until the send finishes), to
@@ -1215,18 +1235,7 @@ func TestOrderingWaitsForAnEarlierSend(t *testing.T) {
 	rc := newReceiver(t, nil)
 	withSent := e.addWebhook(rc.URL, hookOpts{})
 	receivedOnly := e.addWebhook(rc.URL, hookOpts{events: []string{parley.EventMessageReceived}})
-	conv, reply := store.NewID(), store.NewID()
-	now := store.Micros(time.Now())
-	if _, err := e.db.Write().Exec(ctx, `INSERT INTO conversations (id, project_id, whatsapp_config_id, phone_number, status, last_seq,
-		last_active_at, created_at, updated_at) VALUES (?, ?, ?, '5491100000000', 'active', 2, ?, ?, ?)`,
-		conv, e.project, e.config, now, now, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.db.Write().Exec(ctx, `INSERT INTO messages (id, project_id, conversation_id, whatsapp_config_id, phone_number, direction,
-		message_type, status, seq, created_at, updated_at) VALUES (?, ?, ?, ?, '5491100000000', 'outbound', 'text', 'pending', 1, ?, ?)`,
-		reply, e.project, conv, e.config, now, now); err != nil {
-		t.Fatal(err)
-	}
+	conv, reply := e.replyBeingSent()
 	e.emit(msgEvent(parley.EventMessageReceived, conv, 2, "customer"))
 	s := e.service()
 	clk := &clock{t: time.Now().Add(time.Second)}
@@ -1270,21 +1279,9 @@ func TestOrderingWaitsForAnEarlierSend(t *testing.T) {
 // the conversation's later deliveries back for OrderingTimeout at most.
 func TestOrderingGivesUpOnASendAfter30Seconds(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
 	rc := newReceiver(t, nil)
 	e.addWebhook(rc.URL, hookOpts{})
-	conv := store.NewID()
-	now := store.Micros(time.Now())
-	if _, err := e.db.Write().Exec(ctx, `INSERT INTO conversations (id, project_id, whatsapp_config_id, phone_number, status, last_seq,
-		last_active_at, created_at, updated_at) VALUES (?, ?, ?, '5491100000000', 'active', 2, ?, ?, ?)`,
-		conv, e.project, e.config, now, now, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.db.Write().Exec(ctx, `INSERT INTO messages (id, project_id, conversation_id, whatsapp_config_id, phone_number, direction,
-		message_type, status, seq, created_at, updated_at) VALUES (?, ?, ?, ?, '5491100000000', 'outbound', 'text', 'pending', 1, ?, ?)`,
-		store.NewID(), e.project, conv, e.config, now, now); err != nil {
-		t.Fatal(err)
-	}
+	conv, _ := e.replyBeingSent()
 	e.emit(msgEvent(parley.EventMessageReceived, conv, 2, "customer"))
 	s := e.service()
 	clk := &clock{t: time.Now().Add(time.Second)}

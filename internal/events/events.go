@@ -96,6 +96,25 @@ func encodePayload(v any) (string, error) {
 	return string(b), err
 }
 
+// appendJSONArray appends xs as a JSON array (null when nil), each element
+// by appendElem.
+func appendJSONArray[T any](b []byte, xs []T, appendElem func([]byte, T) ([]byte, error)) ([]byte, error) {
+	if xs == nil {
+		return append(b, "null"...), nil
+	}
+	b = append(b, '[')
+	for i, e := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = appendElem(b, e); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, ']'), nil
+}
+
 // appendJSON appends the JSON encoding of v, byte for byte what
 // json.Marshal produces (sorted keys, HTML-safe escaping); values of other
 // types, and strings or floats that need more care, go through
@@ -129,35 +148,9 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		}
 		return appendJSONObject(b, x)
 	case []any:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var err error
-			if b, err = appendJSON(b, e); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendJSONArray(b, x, appendJSON)
 	case []string:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var err error
-			if b, err = appendJSONString(b, e); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendJSONArray(b, x, appendJSONString)
 	}
 	raw, err := json.Marshal(v)
 	if err != nil {
@@ -228,7 +221,6 @@ func MaxAttempts(custom bool, retryMaxAttempts int) int {
 }
 
 type delivery struct {
-	id          string // empty: a new one
 	webhookID   string
 	buffered    bool
 	ordered     bool
@@ -236,11 +228,11 @@ type delivery struct {
 }
 
 func insertDelivery(ctx context.Context, tx *store.Conn, ev Event, eventID string, d delivery, now time.Time) (string, error) {
-	d.id = store.NewID()
-	if err := insertDeliveries(ctx, tx, ev, eventID, []delivery{d}, now); err != nil {
+	ids, err := insertDeliveries(ctx, tx, ev, eventID, []delivery{d}, now)
+	if err != nil {
 		return "", err
 	}
-	return d.id, nil
+	return ids[0], nil
 }
 
 // deliveryRow is the VALUES row of one delivery in insertDeliveries.
@@ -250,10 +242,11 @@ const deliveryRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 const maxDeliveryRows = 64
 
 // insertDeliveries stores the deliveries of one event with one statement
-// per maxDeliveryRows of them: an event with ten subscribers costs one
-// round trip, not ten. A delivery without an id gets a new one.
-func insertDeliveries(ctx context.Context, tx *store.Conn, ev Event, eventID string, ds []delivery, now time.Time) error {
+// per maxDeliveryRows of them (an event with ten subscribers costs one
+// round trip, not ten) and returns their ids, in the order of ds.
+func insertDeliveries(ctx context.Context, tx *store.Conn, ev Event, eventID string, ds []delivery, now time.Time) ([]string, error) {
 	us := now.UnixMicro()
+	ids := make([]string, 0, len(ds))
 	for len(ds) > 0 {
 		chunk := ds[:min(len(ds), maxDeliveryRows)]
 		ds = ds[len(chunk):]
@@ -263,10 +256,8 @@ func insertDeliveries(ctx context.Context, tx *store.Conn, ev Event, eventID str
 			if d.buffered {
 				status = "buffered"
 			}
-			id := d.id
-			if id == "" {
-				id = store.NewID()
-			}
+			id := store.NewID()
+			ids = append(ids, id)
 			args = append(args, id, ev.ProjectID, d.webhookID, eventID, ev.Type, nullable(ev.ConversationID), ev.Seq, d.ordered, d.buffered,
 				status, d.maxAttempts, store.NewID(), us, us, us)
 		}
@@ -274,10 +265,10 @@ func insertDeliveries(ctx context.Context, tx *store.Conn, ev Event, eventID str
 		status, max_attempts, idempotency_key, next_attempt_at, created_at, updated_at) VALUES ` + deliveryRow +
 			strings.Repeat(", "+deliveryRow, len(chunk)-1)
 		if _, err := tx.Exec(ctx, q, args...); err != nil {
-			return fmt.Errorf("events: insert deliveries: %w", err)
+			return nil, fmt.Errorf("events: insert deliveries: %w", err)
 		}
 	}
-	return nil
+	return ids, nil
 }
 
 // subscriber is an active webhook as Emit needs it, its event lists
@@ -438,7 +429,7 @@ func Emit(ctx context.Context, tx *store.Conn, ev Event) (int, error) {
 		}
 		ds = append(ds, d)
 	}
-	if err := insertDeliveries(ctx, tx, ev, id, ds, now); err != nil {
+	if _, err := insertDeliveries(ctx, tx, ev, id, ds, now); err != nil {
 		return 0, err
 	}
 	return len(ds), nil

@@ -225,22 +225,29 @@ type messageActivity struct {
 	Inbound   bool
 }
 
-// touchConversation records a new message on its conversation and returns
-// the conversation as updated, with the message's sequence number in
-// LastSeq.
-func touchConversation(ctx context.Context, tx *store.Conn, cv *parley.Conversation, a messageActivity) (*parley.Conversation, error) {
-	us := store.Micros(a.At)
-	var in, out sql.NullInt64
+// columns returns what a stores on its conversation: its time in
+// microseconds, as last_inbound_at or last_outbound_at (the other one
+// null), and its text cut to 1,000 characters.
+func (a messageActivity) columns() (us int64, in, out sql.NullInt64, text *string) {
+	us = store.Micros(a.At)
 	if a.Inbound {
 		in = sql.NullInt64{Int64: us, Valid: true}
 	} else {
 		out = sql.NullInt64{Int64: us, Valid: true}
 	}
-	text := a.Text
+	text = a.Text
 	if text != nil && len(*text) > 1000 {
 		t := truncateRunes(*text, 1000)
 		text = &t
 	}
+	return us, in, out, text
+}
+
+// touchConversation records a new message on its conversation and returns
+// the conversation as updated, with the message's sequence number in
+// LastSeq.
+func touchConversation(ctx context.Context, tx *store.Conn, cv *parley.Conversation, a messageActivity) (*parley.Conversation, error) {
+	us, in, out, text := a.columns()
 	upd, err := scanConv(tx.QueryRow(ctx, `UPDATE conversations SET messages_count = messages_count + 1, last_seq = last_seq + 1,
 		last_message_id = ?, last_message_type = ?, last_message_text = ?, last_message_at = ?,
 		last_inbound_at = COALESCE(?, last_inbound_at), last_outbound_at = COALESCE(?, last_outbound_at),
@@ -674,18 +681,7 @@ func upsertInboundContact(ctx context.Context, tx *store.Conn, cfg *parley.Whats
 // index makes a concurrent open lose cleanly: its insert does nothing and
 // the update runs again on the winner's row.
 func recordMessage(ctx context.Context, tx *store.Conn, cfg *parley.WhatsAppConfig, phone, contactID string, contactName *string, a messageActivity) (*parley.Conversation, bool, error) {
-	us := store.Micros(a.At)
-	var in, out sql.NullInt64
-	if a.Inbound {
-		in = sql.NullInt64{Int64: us, Valid: true}
-	} else {
-		out = sql.NullInt64{Int64: us, Valid: true}
-	}
-	text := a.Text
-	if text != nil && len(*text) > 1000 {
-		t := truncateRunes(*text, 1000)
-		text = &t
-	}
+	us, in, out, text := a.columns()
 	t := store.Time(us)
 	for try := 0; try < 2; try++ {
 		// Only what the update does not set is read back; the rest of the
