@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/api"
 	"github.com/parleyhq/parley/internal/app"
 	"github.com/parleyhq/parley/internal/config"
@@ -159,4 +161,20 @@ func (b *Bundle) Must(status int, method, path string, body any) *Resp {
 		b.T.Fatalf("%s %s: status %d, want %d: %s", method, path, r.Status, status, r.Body)
 	}
 	return r
+}
+
+// SubscribeAll creates a webhook subscribed to every event of the config
+// configID except whatsapp.conversation.inactive (whose timers need the
+// delivery package's job handler), or, when configID is empty, a project
+// webhook subscribed to every project event. Events nobody subscribes to are
+// not stored, so a test that reads the events table subscribes first.
+func (b *Bundle) SubscribeAll(configID string) string {
+	b.T.Helper()
+	if configID == "" {
+		return b.Must(201, "POST", "/webhooks", map[string]any{"url": "https://hooks.example.com/project",
+			"events": parley.ProjectEvents}).Data()["id"].(string)
+	}
+	evs := slices.DeleteFunc(slices.Clone(parley.ConfigEvents), func(e string) bool { return e == parley.EventConversationInactive })
+	return b.Must(201, "POST", "/whatsapp_configs/"+configID+"/whatsapp_webhooks", map[string]any{
+		"url": "https://hooks.example.com/all", "events": evs}).Data()["id"].(string)
 }

@@ -394,16 +394,14 @@ func subscribers(ctx context.Context, tx *store.Conn, ev Event) ([]subscriber, e
 	return out, nil
 }
 
-// Emit stores ev and one delivery per subscribed active webhook. Received and
+// Emit stores ev and one delivery per subscribed active webhook; an event no
+// active webhook subscribes to is not stored, as nothing would deliver or
+// read it (docs/decisions.md). Received and
 // sent message events also (re)start the inactivity timer of every webhook
 // of the config subscribed to whatsapp.conversation.inactive. It returns the
 // number of deliveries created.
 func Emit(ctx context.Context, tx *store.Conn, ev Event) (int, error) {
 	now := time.Now()
-	id, err := insertEvent(ctx, tx, ev, now)
-	if err != nil {
-		return 0, err
-	}
 	subs, err := subscribers(ctx, tx, ev)
 	if err != nil {
 		return 0, err
@@ -428,6 +426,13 @@ func Emit(ctx context.Context, tx *store.Conn, ev Event) (int, error) {
 			maxAttempts: MaxAttempts(s.custom, s.maxAttempts),
 		}
 		ds = append(ds, d)
+	}
+	if len(ds) == 0 {
+		return 0, nil
+	}
+	id, err := insertEvent(ctx, tx, ev, now)
+	if err != nil {
+		return 0, err
 	}
 	if _, err := insertDeliveries(ctx, tx, ev, id, ds, now); err != nil {
 		return 0, err

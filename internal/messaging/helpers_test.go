@@ -119,6 +119,7 @@ func setup(t *testing.T, o setupOpts) *env {
 	})
 	e := &env{Bundle: b, g: g}
 	e.cfg = newConfig(t, b, b.Project, phoneID, wabaID)
+	b.SubscribeAll(e.cfg.ID)
 	e.runner = jobs.NewRunner(b.DB, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	e.runner.Poll = 20 * time.Millisecond
 	messaging.RegisterJobs(e.runner, b.API)

@@ -494,3 +494,29 @@ func TestConversationCountsStayExact(t *testing.T) {
 		t.Fatalf("%d conversations left, want 6", n)
 	}
 }
+
+// An event nobody subscribes to is not stored: a second config with no
+// webhook keeps its messages and conversations but writes no events, while
+// the subscribed config's events are all there.
+func TestEventsOnlyForSubscribers(t *testing.T) {
+	e := setup(t, setupOpts{})
+	other := newConfig(t, e.Bundle, e.Project, "200000000000001", wabaID)
+	if st := e.postWebhook(t, inboundText(t, other.PhoneNumberID, customer, "wamid.UNSUB1", "nobody listens"), appSecret); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	if st := e.postWebhook(t, inboundText(t, phoneID, customer, "wamid.SUB1", "somebody listens"), appSecret); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	if n := e.count(t, `SELECT COUNT(*) FROM messages WHERE whatsapp_config_id = ?`, other.ID); n != 1 {
+		t.Fatalf("unsubscribed config's messages: %d", n)
+	}
+	if n := e.count(t, `SELECT COUNT(*) FROM events WHERE whatsapp_config_id = ?`, other.ID); n != 0 {
+		t.Fatalf("unsubscribed config's events: %d", n)
+	}
+	if n := e.count(t, `SELECT COUNT(*) FROM events WHERE whatsapp_config_id = ?`, e.cfg.ID); n != 2 {
+		t.Fatalf("subscribed config's events (created, received): %d", n)
+	}
+	if n := e.count(t, `SELECT COUNT(*) FROM deliveries d JOIN events ev ON ev.id = d.event_id WHERE ev.whatsapp_config_id = ?`, e.cfg.ID); n != 2 {
+		t.Fatalf("subscribed config's deliveries: %d", n)
+	}
+}

@@ -228,6 +228,7 @@ func TestConfigValidation(t *testing.T) {
 
 func TestSandboxConfig(t *testing.T) {
 	b := apitest.Setup(t)
+	b.SubscribeAll("")
 	cust := newCustomer(b, "Acme")
 	r := b.Must(201, "POST", "/customers/"+cust+"/whatsapp_configs", map[string]any{"whatsapp_config": map[string]any{
 		"name": "Try it", "kind": "sandbox", "phone_number_id": "ignored"}})
@@ -333,6 +334,7 @@ func TestConfigListFilters(t *testing.T) {
 
 func TestConfigLifecycleEvents(t *testing.T) {
 	b := apitest.Setup(t)
+	b.SubscribeAll("")
 	cust := newCustomer(b, "Acme")
 	c := b.Must(201, "POST", "/customers/"+cust+"/whatsapp_configs", prodConfig("Main", "9001")).Data()
 	id := c["id"].(string)
@@ -362,8 +364,9 @@ func TestConfigLifecycleEvents(t *testing.T) {
 		t.Fatalf("project config v2 customer: %v", v2)
 	}
 	// Project webhooks get a delivery; deletion emits its own event.
+	hook := store.NewID()
 	_, err := b.DB.Write().Exec(context.Background(), `INSERT INTO whatsapp_webhooks (id, project_id, url, secret_key_enc, events, created_at, updated_at)
-		VALUES (?, ?, 'https://h.example/p', 'x', '["whatsapp.phone_number.deleted"]', 1, 1)`, store.NewID(), b.Project)
+		VALUES (?, ?, 'https://h.example/p', 'x', '["whatsapp.phone_number.deleted"]', 1, 1)`, hook, b.Project)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +374,7 @@ func TestConfigLifecycleEvents(t *testing.T) {
 	if n := scalar[int](t, b, `SELECT COUNT(*) FROM events WHERE type = 'whatsapp.config.deleted' AND whatsapp_config_id = ?`, id); n != 1 {
 		t.Fatalf("deleted events: %d", n)
 	}
-	if n := scalar[int](t, b, `SELECT COUNT(*) FROM deliveries WHERE event_type = 'whatsapp.config.deleted'`); n != 1 {
+	if n := scalar[int](t, b, `SELECT COUNT(*) FROM deliveries WHERE event_type = 'whatsapp.config.deleted' AND webhook_id = ?`, hook); n != 1 {
 		t.Fatalf("deleted deliveries: %d", n)
 	}
 	_ = json.Unmarshal([]byte(scalar[string](t, b, `SELECT payload_v1 FROM events WHERE type = 'whatsapp.config.deleted'`)), &v1)
@@ -382,6 +385,7 @@ func TestConfigLifecycleEvents(t *testing.T) {
 
 func TestDeletingACustomerAnnouncesItsConfigs(t *testing.T) {
 	b := apitest.Setup(t)
+	b.SubscribeAll("")
 	cust := b.Must(201, "POST", "/customers", map[string]any{"customer": map[string]any{"name": "Acme"}}).Data()["id"].(string)
 	c1 := b.Must(201, "POST", "/customers/"+cust+"/whatsapp_configs", prodConfig("A", "9101")).Data()["id"].(string)
 	c2 := b.Must(201, "POST", "/customers/"+cust+"/whatsapp_configs", prodConfig("B", "9102")).Data()["id"].(string)
