@@ -271,6 +271,18 @@ func queries(p *seedPlan) []query {
 		c := int(mix(uint64(k)+11) % uint64(p.contacts))
 		phones = append(phones, variant{path: "/whatsapp_contacts/" + neturl.PathEscape("+"+p.contactWaID(c)), want: -1})
 	}
+	var convPhones []variant
+	for k := range 64 {
+		c := int(mix(uint64(k)+29) % uint64(p.contacts))
+		want := 0
+		for j := range p.convActive {
+			if p.contactOf(int32(j)) == c {
+				want++
+			}
+		}
+		convPhones = append(convPhones, variant{want: want,
+			path: "/whatsapp_conversations?per_page=" + strconv.Itoa(perPage) + "&q[phone_number_eq]=" + neturl.QueryEscape("+"+p.contactWaID(c))})
+	}
 	active := 0
 	for _, a := range p.convActive {
 		if a {
@@ -283,6 +295,7 @@ func queries(p *seedPlan) []query {
 	return []query{
 		{"conversations ?status_eq=active", status("active", active)},
 		{"conversations ?status_eq=ended", status("ended", len(p.convActive)-active)},
+		{"conversations ?phone_number_eq=", convPhones},
 		{"messages of a conversation, page 1", first},
 		{"messages of a conversation, page " + strconv.Itoa(deep), deepPage},
 		{"contacts ?profile_name_cont=", search},

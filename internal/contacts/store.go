@@ -708,7 +708,11 @@ func mergeCall(ctx context.Context, tx *store.Conn, e callEvent) error {
 // config with a phone number, or nil.
 func LatestConversationID(ctx context.Context, c *store.Conn, configID, phone string) (*string, error) {
 	var id string
-	err := c.QueryRow(ctx, `SELECT id FROM conversations WHERE whatsapp_config_id = ? AND phone_number = ?
+	from := `conversations`
+	if !c.Postgres() {
+		from += ` INDEXED BY conversations_config_phone` // migration 0130
+	}
+	err := c.QueryRow(ctx, `SELECT id FROM `+from+` WHERE whatsapp_config_id = ? AND phone_number = ?
 		ORDER BY last_active_at DESC, id DESC LIMIT 1`, configID, phone).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

@@ -101,8 +101,13 @@ func listConversations(ctx context.Context, c *store.Conn, projectID string, f C
 		return out, total, nil
 	}
 	// The subquery pages over the covering index alone; only the page's
-	// rows are read in full.
-	rows, err := c.Query(ctx, convSelect+` WHERE c.id IN (SELECT id FROM conversations`+where+
+	// rows are read in full. A phone number's few conversations are found
+	// by the phone index and sorted (migration 0130).
+	from := ` FROM conversations`
+	if f.PhoneNumber != "" && !c.Postgres() {
+		from += ` INDEXED BY conversations_project_phone`
+	}
+	rows, err := c.Query(ctx, convSelect+` WHERE c.id IN (SELECT id`+from+where+
 		` ORDER BY last_active_at DESC, id DESC LIMIT ? OFFSET ?) ORDER BY c.last_active_at DESC, c.id DESC`,
 		append(args, p.PerPage, p.Offset())...)
 	if err != nil {
