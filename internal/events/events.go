@@ -57,6 +57,10 @@ type Event struct {
 	// V1 means V2 is used for both.
 	V2 any
 	V1 any
+	// Payloads, when V2 is nil, builds V2 and V1. Emit calls it only when
+	// the event has deliveries, so an event nobody subscribes to costs no
+	// payload (nor the reads that building one needs).
+	Payloads func() (v2, v1 any, err error)
 }
 
 // IsProjectEvent reports whether t is delivered to project webhooks rather
@@ -429,6 +433,11 @@ func Emit(ctx context.Context, tx *store.Conn, ev Event) (int, error) {
 	}
 	if len(ds) == 0 {
 		return 0, nil
+	}
+	if ev.V2 == nil && ev.Payloads != nil {
+		if ev.V2, ev.V1, err = ev.Payloads(); err != nil {
+			return 0, err
+		}
 	}
 	id, err := insertEvent(ctx, tx, ev, now)
 	if err != nil {

@@ -595,9 +595,11 @@ func (sv *service) applyMessage(ctx context.Context, tx *store.Conn, cfg *parley
 		return err
 	}
 	if created {
-		v2, v1 := conversationPayloads(upd, cfg)
 		if err := emit(ctx, tx, did, events.Event{ProjectID: cfg.ProjectID, ConfigID: cfg.ID, ConversationID: upd.ID,
-			Type: parley.EventConversationCreated, V2: v2, V1: v1}); err != nil {
+			Type: parley.EventConversationCreated, Payloads: func() (any, any, error) {
+				v2, v1 := conversationPayloads(upd, cfg)
+				return v2, v1, nil
+			}}); err != nil {
 			return err
 		}
 	}
@@ -605,9 +607,11 @@ func (sv *service) applyMessage(ctx context.Context, tx *store.Conn, cfg *parley
 	if im.IsEcho {
 		typ = parley.EventMessageSent
 	}
-	v2, v1 := sv.messagePayloads(m, upd, cfg, created)
 	if err := emit(ctx, tx, did, events.Event{ProjectID: cfg.ProjectID, ConfigID: cfg.ID, ConversationID: upd.ID,
-		Type: typ, Seq: m.Seq, V2: v2, V1: v1}); err != nil {
+		Type: typ, Seq: m.Seq, Payloads: func() (any, any, error) {
+			v2, v1 := sv.messagePayloads(m, upd, cfg, created)
+			return v2, v1, nil
+		}}); err != nil {
 		return err
 	}
 	if sv.opts.OnCallPermission != nil && im.MessageType == whatsapp.MessageTypeInteractive &&
@@ -684,23 +688,29 @@ func (sv *service) applyStatuses(ctx context.Context, tx *store.Conn, cfg *parle
 		if ev == "" {
 			continue
 		}
-		cv := convs[m.ConversationID]
-		if cv == nil {
-			if cv, err = getConversationByID(ctx, tx, m.ConversationID); err != nil {
-				return err
-			}
-			if convs == nil {
-				convs = map[string]*parley.Conversation{}
-			}
-			convs[m.ConversationID] = cv
-		}
-		v2, v1 := sv.messagePayloads(m, cv, cfg, false)
 		var seq int64
 		if events.Ordered(ev) {
 			seq = m.Seq
 		}
+		// The payload carries the conversation, read (once per
+		// conversation) only when the event has deliveries.
+		payloads := func() (any, any, error) {
+			cv := convs[m.ConversationID]
+			if cv == nil {
+				var err error
+				if cv, err = getConversationByID(ctx, tx, m.ConversationID); err != nil {
+					return nil, nil, err
+				}
+				if convs == nil {
+					convs = map[string]*parley.Conversation{}
+				}
+				convs[m.ConversationID] = cv
+			}
+			v2, v1 := sv.messagePayloads(m, cv, cfg, false)
+			return v2, v1, nil
+		}
 		if err := emit(ctx, tx, did, events.Event{ProjectID: m.ProjectID, ConfigID: m.ConfigID, ConversationID: m.ConversationID,
-			Type: ev, Seq: seq, V2: v2, V1: v1}); err != nil {
+			Type: ev, Seq: seq, Payloads: payloads}); err != nil {
 			return err
 		}
 	}
