@@ -119,11 +119,15 @@ func (sv *service) receive(w http.ResponseWriter, r *http.Request) {
 		verified = whatsapp.VerifySignature([]byte(secret), body, sig)
 	}
 	wh, perr := whatsapp.ParseWebhook(body)
+	// signers is nil when the process-wide secret verified the body (every
+	// config may be changed); otherwise it holds the configs whose own app
+	// secret verified it, the only ones the body may change.
+	var signers map[string]bool
 	if !verified {
 		// Without a process-wide secret (or when it does not match), the
 		// app secret of the config(s) the body is about may sign it.
 		if perr == nil {
-			verified = sv.verifyWithConfigSecrets(r.Context(), wh, body, sig)
+			signers, verified = sv.verifyWithConfigSecrets(r.Context(), wh, body, sig)
 		}
 		if !verified {
 			webhookResults.WithLabelValues("unauthorized").Inc()
@@ -136,7 +140,7 @@ func (sv *service) receive(w http.ResponseWriter, r *http.Request) {
 		plainStatus(w, http.StatusBadRequest, "Malformed webhook")
 		return
 	}
-	if err := sv.process(r.Context(), wh, body); err != nil {
+	if err := sv.process(r.Context(), wh, body, signers); err != nil {
 		webhookResults.WithLabelValues("error").Inc()
 		sv.log.Error("messaging: inbound webhook failed", slog.String("error", err.Error()))
 		// 503 asks Meta to retry later; nothing was committed.
@@ -224,14 +228,20 @@ func (sv *service) configByPhone(ctx context.Context, phoneNumberID string, fres
 }
 
 // verifyWithConfigSecrets checks the signature against the app secrets of
-// the configs the webhook names. Cached configs are tried first; when they
-// do not verify the body, freshly read ones are (a rotated secret).
-func (sv *service) verifyWithConfigSecrets(ctx context.Context, wh *whatsapp.Webhook, body []byte, sig string) bool {
+// the configs the webhook names, and returns the ids of the configs whose
+// secret verifies it. The body is accepted only when some config's secret
+// verifies it and every change it would apply to a known config is signed
+// with that config's secret: one config's app secret never vouches for
+// changes to another config (another project's number). Cached configs are
+// tried first; when they do not verify the body, freshly read ones are (a
+// rotated secret).
+func (sv *service) verifyWithConfigSecrets(ctx context.Context, wh *whatsapp.Webhook, body []byte, sig string) (map[string]bool, bool) {
 	if sv.api.Box == nil {
-		return false
+		return nil, false
 	}
 	for pass := 0; pass < 2; pass++ {
 		fresh, anyCached := pass == 1, false
+		signers, covered := map[string]bool{}, true
 		seen := map[string]bool{}
 		for _, ch := range wh.Changes() {
 			if ch.PhoneNumberID != "" {
@@ -245,30 +255,39 @@ func (sv *service) verifyWithConfigSecrets(ctx context.Context, wh *whatsapp.Web
 				}
 				anyCached = anyCached || cached
 				if e.secret != "" && whatsapp.VerifySignature([]byte(e.secret), body, sig) {
-					return true
+					signers[e.cfg.ID] = true
+				} else if needsConfig(ch) {
+					covered = false
 				}
 				continue
 			}
-			if ch.WABAID == "" || fresh || seen["w:"+ch.WABAID] {
+			if ch.WABAID == "" || seen["w:"+ch.WABAID] {
 				continue
 			}
 			seen["w:"+ch.WABAID] = true
 			cfgs, _ := configsByWABA(ctx, sv.api.DB.Read(), ch.WABAID)
+			wabaSigned := false
 			for _, cfg := range cfgs {
 				if cfg.AppSecretEnc == "" {
 					continue
 				}
 				secret, err := sv.api.Box.Decrypt(cfg.AppSecretEnc)
 				if err == nil && secret != "" && whatsapp.VerifySignature([]byte(secret), body, sig) {
-					return true
+					signers[cfg.ID], wabaSigned = true, true
 				}
 			}
+			if len(cfgs) > 0 && !wabaSigned && ch.Field == whatsapp.FieldMessageTemplateStatusUpdate && len(ch.TemplateUpdates) > 0 {
+				covered = false
+			}
+		}
+		if covered && len(signers) > 0 {
+			return signers, true
 		}
 		if !anyCached {
 			break
 		}
 	}
-	return false
+	return nil, false
 }
 
 // ProcessWebhook applies a Meta webhook body without checking its
@@ -280,7 +299,7 @@ func ProcessWebhook(ctx context.Context, s *api.Server, body []byte) error {
 	if err != nil {
 		return &parley.Error{Code: parley.EBADREQUEST, Title: "Malformed webhook", Message: err.Error()}
 	}
-	return svc(s).process(ctx, wh, body)
+	return svc(s).process(ctx, wh, body, nil)
 }
 
 // errRace asks process to run the transaction again: a concurrent webhook
@@ -351,8 +370,9 @@ const soon = time.Second
 // transaction is a group commit on SQLite: it shares its commit with the
 // webhooks arriving at the same time, each in its own savepoint, and
 // returns only after that commit (so Meta's 200 means stored), or with an
-// error having stored nothing.
-func (sv *service) process(ctx context.Context, wh *whatsapp.Webhook, body []byte) error {
+// error having stored nothing. A non-nil signers limits the configs the
+// webhook may change to those whose app secret signed it.
+func (sv *service) process(ctx context.Context, wh *whatsapp.Webhook, body []byte, signers map[string]bool) error {
 	sha := ""
 	if needsReceipt(wh) {
 		sum := sha256.Sum256(body)
@@ -372,7 +392,7 @@ func (sv *service) process(ctx context.Context, wh *whatsapp.Webhook, body []byt
 					return err // a replay is acknowledged and not applied again
 				}
 			}
-			return sv.apply(ctx, tx, wh, cfgs, &did)
+			return sv.apply(ctx, tx, wh, cfgs, signers, &did)
 		})
 		if errors.Is(err, errRace) {
 			continue
@@ -407,7 +427,8 @@ func (sv *service) unknownPhone(phoneNumberID string) {
 	sv.log.Warn("messaging: webhook for unknown phone_number_id", slog.String("phone_number_id", phoneNumberID))
 }
 
-func (sv *service) apply(ctx context.Context, tx *store.Conn, wh *whatsapp.Webhook, cfgs map[string]*parley.WhatsAppConfig, did *applied) error {
+func (sv *service) apply(ctx context.Context, tx *store.Conn, wh *whatsapp.Webhook, cfgs map[string]*parley.WhatsAppConfig,
+	signers map[string]bool, did *applied) error {
 	unknown := map[string]bool{}
 	for _, ch := range wh.Changes() {
 		if ch.Field == whatsapp.FieldMessageTemplateStatusUpdate {
@@ -426,6 +447,9 @@ func (sv *service) apply(ctx context.Context, tx *store.Conn, wh *whatsapp.Webho
 				continue
 			}
 			for _, cfg := range wabaCfgs {
+				if signers != nil && !signers[cfg.ID] {
+					continue // another app's config: not vouched for by this signature
+				}
 				for _, u := range ch.TemplateUpdates {
 					if err := sv.hookErr("template status", sv.opts.OnTemplateStatus(ctx, tx, cfg, u)); err != nil {
 						return err
@@ -439,6 +463,12 @@ func (sv *service) apply(ctx context.Context, tx *store.Conn, wh *whatsapp.Webho
 			continue
 		}
 		cfg := cfgs[ch.PhoneNumberID]
+		if cfg != nil && signers != nil && !signers[cfg.ID] {
+			// The number's config changed since the signature was checked
+			// (deleted and created again): its secret did not sign this.
+			sv.log.Warn("messaging: webhook change not signed by its config's app secret", slog.String("phone_number_id", ch.PhoneNumberID))
+			continue
+		}
 		if cfg == nil {
 			if !unknown[ch.PhoneNumberID] {
 				unknown[ch.PhoneNumberID] = true

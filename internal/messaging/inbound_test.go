@@ -3,6 +3,7 @@ package messaging_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -132,6 +133,17 @@ func TestInboundPerConfigAppSecret(t *testing.T) {
 	if st := e.postWebhook(t, inboundText(t, phoneID, "56911112222", "wamid.P2", "hola"), "config-secret"); st != 401 {
 		t.Fatalf("other config's secret: %d", st)
 	}
+	// Nor does it when the body also names its own number: a change about
+	// another config (here project 1's number) rides along a change signed
+	// for cfg2. The whole body is refused and nothing is stored.
+	mixed := mergeChanges(t, inboundText(t, "555000111", "56911112222", "wamid.P3", "hola"),
+		inboundText(t, phoneID, "56933334444", "wamid.P4", "injected"))
+	if st := e.postWebhook(t, mixed, "config-secret"); st != 401 {
+		t.Fatalf("change for another config signed by cfg2's secret: %d", st)
+	}
+	if n := e.count(t, `SELECT COUNT(*) FROM messages WHERE whatsapp_message_id IN ('wamid.P3', 'wamid.P4')`); n != 0 {
+		t.Errorf("refused mixed body stored %d messages", n)
+	}
 	if n := e.count(t, `SELECT COUNT(*) FROM messages WHERE project_id = ?`, e.Project2); n != 1 {
 		t.Errorf("project 2 messages: %d", n)
 	}
@@ -144,6 +156,96 @@ func TestInboundPerConfigAppSecret(t *testing.T) {
 	e.Must(404, "PATCH", "/whatsapp_conversations/"+id, map[string]any{"status": "ended"})
 	if n := len(e.Must(200, "GET", "/whatsapp_conversations", nil).List()); n != 0 {
 		t.Errorf("project 1 sees %d conversations", n)
+	}
+}
+
+// A NUL character in a customer's message or profile name (which
+// PostgreSQL text cannot hold) does not make the webhook unstorable: Meta
+// would redeliver it, with every message batched with it, for days.
+func TestInboundNULCharacters(t *testing.T) {
+	e := setup(t, setupOpts{noRunner: true})
+	body := mergeChanges(t, inboundText(t, phoneID, "56911112222", "wamid.N1", "fine"),
+		[]byte(`{"object":"whatsapp_business_account","entry":[{"id":"`+wabaID+`","changes":[{"field":"messages","value":{
+		"metadata":{"phone_number_id":"`+phoneID+`"},"contacts":[{"wa_id":"56933334444","profile":{"name":"Ana\u0000"}}],
+		"messages":[{"from":"56933334444","id":"wamid.N2","timestamp":"1750090702","type":"text","text":{"body":"a\u0000b"}}]}}]}]}`))
+	if st := e.postWebhook(t, body, appSecret); st != 200 {
+		t.Fatalf("webhook with a NUL character: %d", st)
+	}
+	if n := e.count(t, `SELECT COUNT(*) FROM messages WHERE whatsapp_message_id IN ('wamid.N1', 'wamid.N2')`); n != 2 {
+		t.Fatalf("messages stored: %d", n)
+	}
+	var content, name string
+	if err := e.DB.Read().QueryRow(context.Background(), `SELECT m.content, c.profile_name FROM messages m
+		JOIN contacts c ON c.project_id = m.project_id AND c.wa_id = m.phone_number WHERE m.whatsapp_message_id = 'wamid.N2'`).Scan(&content, &name); err != nil {
+		t.Fatal(err)
+	}
+	if content != "a\uFFFDb" || name != "Ana\uFFFD" {
+		t.Errorf("content %q, profile name %q", content, name)
+	}
+}
+
+// mergeChanges returns webhook a with the changes of webhook b appended to
+// its first entry.
+func mergeChanges(t *testing.T, a, b []byte) []byte {
+	t.Helper()
+	var wa, wb map[string]any
+	if err := json.Unmarshal(a, &wa); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &wb); err != nil {
+		t.Fatal(err)
+	}
+	ea := wa["entry"].([]any)[0].(map[string]any)
+	eb := wb["entry"].([]any)[0].(map[string]any)
+	ea["changes"] = append(ea["changes"].([]any), eb["changes"].([]any)...)
+	out, err := json.Marshal(wa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A template status update signed with one config's app secret reaches
+// only the configs of the WABA that secret belongs to.
+func TestTemplateUpdateOnlyForSigningConfig(t *testing.T) {
+	e := setup(t, setupOpts{noRunner: true})
+	enc, _ := e.Box.Encrypt("config-secret")
+	cfg2 := newConfig(t, e.Bundle, e.Project2, "555000111", wabaID) // same WABA as project 1's config
+	cfg2.AppSecretEnc = enc
+	if err := store.UpdateConfig(context.Background(), e.DB.Write(), cfg2); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	s := api.New(api.Deps{DB: e.DB, Box: e.Box, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: e.Cfg})
+	messaging.Register(s, messaging.Options{
+		OnTemplateStatus: func(ctx context.Context, tx *store.Conn, cfg *parley.WhatsAppConfig, u whatsapp.TemplateStatusUpdate) error {
+			got = append(got, cfg.ID)
+			return nil
+		},
+	})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	post := func(body []byte, secret string) int {
+		req, _ := http.NewRequest("POST", srv.URL+"/webhooks/whatsapp", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(whatsapp.SignatureHeader, whatsapp.Sign([]byte(secret), body))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	body := fixture(t, "message_template_status_update_approved.json")
+	if st := post(body, "config-secret"); st != 200 {
+		t.Fatalf("per-config secret: %d", st)
+	}
+	if len(got) != 1 || got[0] != cfg2.ID {
+		t.Errorf("template update applied to %v, want only %s", got, cfg2.ID)
+	}
+	got = nil
+	if st := post(body, "wrong-secret"); st != 401 || len(got) != 0 {
+		t.Errorf("wrong secret: %d %v", st, got)
 	}
 }
 
