@@ -54,7 +54,8 @@ type InboundMessage struct {
 	Referral *Referral
 	// Errors holds messages[].errors (e.g. 131051 for unsupported types).
 	Errors []Error
-	// Raw is the whole Meta message object, byte for byte as received.
+	// Raw is the whole Meta message object, byte for byte as received
+	// (except for NUL escapes and invalid UTF-8; see [ParseWebhook]).
 	Raw json.RawMessage
 	// ProfileName is the customer's profile name, resolved from the
 	// change's contacts (for echoes: the recipient's name, when given).

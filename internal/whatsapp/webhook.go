@@ -1,10 +1,12 @@
 package whatsapp
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // ObjectWhatsAppBusinessAccount is the only webhook "object" value accepted
@@ -142,9 +144,12 @@ func (w *Webhook) Changes() []*Change {
 // Meta webhook envelope, or whose "object" is not
 // "whatsapp_business_account" (the error then wraps ErrNotWhatsAppWebhook).
 // Unknown fields are ignored and unknown change fields are kept verbatim in
-// [Change.Value]. ParseWebhook does not verify the signature: call
+// [Change.Value]. NUL characters (\u0000) and invalid UTF-8, which cannot
+// be stored, are read as U+FFFD, in the parsed values and in the Raw copies
+// alike. ParseWebhook does not verify the signature: call
 // [VerifySignature] on the raw body first.
 func ParseWebhook(body []byte) (*Webhook, error) {
+	body = storable(body)
 	var env struct {
 		Object *string `json:"object"`
 		Entry  []struct {
@@ -178,6 +183,41 @@ func ParseWebhook(body []byte) (*Webhook, error) {
 		w.Entries = append(w.Entries, entry)
 	}
 	return w, nil
+}
+
+// storable returns body unchanged unless it holds text no store can keep:
+// then a copy where each \u0000 escape (a NUL character, which PostgreSQL
+// text cannot hold) reads \ufffd and invalid UTF-8 is replaced by U+FFFD.
+// A customer can put either in a message or a profile name, and Meta would
+// redeliver a webhook that fails to store for days, with every other
+// message batched with it. The replacement keeps escapes the same length.
+func storable(body []byte) []byte {
+	nul := bytes.Contains(body, []byte(`\u0000`))
+	valid := utf8.Valid(body)
+	if !nul && valid {
+		return body
+	}
+	var out []byte
+	if valid {
+		out = bytes.Clone(body)
+	} else {
+		out = bytes.ToValidUTF8(body, []byte("\uFFFD"))
+	}
+	if nul {
+		// Backslashes only occur in JSON strings, each starting an escape:
+		// skipping the escaped character keeps "\\u0000" (a backslash and
+		// the text u0000) as it is.
+		for i := 0; i < len(out)-1; i++ {
+			if out[i] != '\\' {
+				continue
+			}
+			if i+6 <= len(out) && string(out[i+1:i+6]) == "u0000" {
+				copy(out[i+1:i+6], "ufffd")
+			}
+			i++
+		}
+	}
+	return out
 }
 
 // wireValue is the subset of change.value shared by messaging fields.

@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 const (
@@ -634,4 +636,27 @@ var kapsoTypes = map[string]bool{
 	MessageTypeText: true, MessageTypeImage: true, MessageTypeVideo: true, MessageTypeAudio: true,
 	MessageTypeDocument: true, MessageTypeTemplate: true, MessageTypeLocation: true,
 	MessageTypeInteractive: true, MessageTypeReaction: true, MessageTypeContacts: true,
+}
+
+// NUL characters and invalid UTF-8 (PostgreSQL text cannot hold them) are
+// read as U+FFFD, so a customer's message cannot make a whole webhook
+// unstorable; an escaped backslash followed by "u0000" is plain text.
+func TestParseWebhookUnstorableText(t *testing.T) {
+	body := []byte("{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":[{\"field\":\"messages\",\"value\":{" +
+		"\"metadata\":{\"phone_number_id\":\"2\"},\"contacts\":[{\"wa_id\":\"16505551234\",\"profile\":{\"name\":\"A\\u0000B\"}}]," +
+		"\"messages\":[{\"from\":\"16505551234\",\"id\":\"m1\",\"type\":\"text\",\"text\":{\"body\":\"x\\u0000y \\\\u0000 \xff z\"}}]}}]}]}")
+	w, err := ParseWebhook(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := w.Changes()[0].Messages[0]
+	if want := "x\uFFFDy \\u0000 \uFFFD z"; m.Content != want {
+		t.Errorf("content = %q, want %q", m.Content, want)
+	}
+	if m.ProfileName != "A\uFFFDB" {
+		t.Errorf("profile name = %q", m.ProfileName)
+	}
+	if bytes.Contains(m.Raw, []byte(`"x\u0000`)) || !utf8.Valid(m.Raw) || !json.Valid(m.Raw) {
+		t.Errorf("raw = %s", m.Raw)
+	}
 }
