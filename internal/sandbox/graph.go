@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // graphError is a Graph API error answer.
@@ -102,15 +104,65 @@ func (sim *Simulator) graph(h graphHandler) http.Handler {
 			tok = r.URL.Query().Get("access_token")
 		}
 		var err error
-		if strings.TrimSpace(tok) == "" {
+		switch {
+		case strings.TrimSpace(tok) == "":
 			err = errToken
-		} else {
+		case !storableRequest(r):
+			err = errInvalidParam("The path and parameters must be valid UTF-8 without null characters.")
+		default:
 			err = h(w, r)
 		}
 		if err != nil {
 			sim.writeGraphError(w, r, err)
 		}
 	})
+}
+
+// storableRequest reports whether the request's path and query hold only
+// text the store can compare and keep: valid UTF-8 without NUL (PostgreSQL
+// rejects both, which would answer Meta's code 1 with a 500 instead of a
+// code 100).
+func storableRequest(r *http.Request) bool {
+	if !storableText(r.URL.Path) {
+		return false
+	}
+	for k, vs := range r.URL.Query() {
+		if !storableText(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !storableText(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func storableText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// hasNUL reports whether a decoded JSON value holds a NUL character in a
+// string or key.
+func hasNUL(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.ContainsRune(x, 0)
+	case []any:
+		for _, e := range x {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if strings.ContainsRune(k, 0) || hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // routes registers the simulator's routes on its server.
@@ -146,6 +198,12 @@ func (sim *Simulator) readJSON(w http.ResponseWriter, r *http.Request) (map[stri
 	m := map[string]json.RawMessage{}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return m, nil
+	}
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		var v any
+		if json.Unmarshal(body, &v) == nil && hasNUL(v) {
+			return nil, errInvalidParam("Parameters must not contain null characters (\\u0000).")
+		}
 	}
 	if err := json.Unmarshal(body, &m); err != nil || m == nil {
 		// Graph also accepts form-encoded parameters.

@@ -48,6 +48,16 @@ func TestSendValidationAndWindow(t *testing.T) {
 	if !strings.HasPrefix(res.MessageID(), "wamid.") || res.Contacts[0].WaID != "56911112222" || res.Contacts[0].Input != "+56 9 1111 2222" {
 		t.Fatalf("send response: %+v", res)
 	}
+	// Locations as Meta documents them: coordinates as strings.
+	loc := map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": "+56 9 1111 2222", "type": "location",
+		"location": map[string]any{"latitude": "37.44216251868683", "longitude": "-122.16153582049394", "name": "Philz Coffee"}}
+	if _, err := c.SendMessage(ctx, tok, cfg.PhoneNumberID, loc); err != nil {
+		t.Fatalf("location with string coordinates: %v", err)
+	}
+	loc["location"] = map[string]any{"latitude": "north", "longitude": "-122.1"}
+	if _, err := c.SendMessage(ctx, tok, cfg.PhoneNumberID, loc); graphCode(err) != 100 {
+		t.Fatalf("location with a non-numeric coordinate: got %v, want code 100", err)
+	}
 	// The window is per config: another sandbox config of the same
 	// customer is still closed.
 	other := newSandbox(t, b, b.Project)
@@ -331,5 +341,63 @@ func TestMediaUploadAndDownload(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 || e.Error.Code != 100 {
 		t.Fatalf("json upload: %d %+v", resp.StatusCode, e)
+	}
+}
+
+// Text no store can hold (NUL characters, invalid UTF-8) in a Graph request
+// is Meta's code 100, never a 500 (PostgreSQL rejects it), and an uploaded
+// file's name is kept storable.
+func TestGraphUnstorableText(t *testing.T) {
+	b := apitest.Setup(t, func(c *configT, d *depsT) { c.DataDir = t.TempDir() })
+	cfg := newSandbox(t, b, b.Project)
+	tok := token(t, b, cfg)
+	addInbound(t, b, cfg, "56922223333", time.Now())
+	base := b.Srv.URL + sandbox.GraphPrefix + "/v24.0/"
+	do := func(method, url, ctype string, body []byte) (int, int) {
+		req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e struct {
+			Error struct {
+				Code int `json:"code"`
+			} `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Error.Code
+	}
+	waba := *cfg.BusinessAccountID
+	for name, tc := range map[string]struct{ method, url, body string }{
+		"text":            {"POST", base + cfg.PhoneNumberID + "/messages", `{"messaging_product":"whatsapp","to":"56922223333","type":"text","text":{"body":"a\u0000b"}}`},
+		"template name":   {"POST", base + cfg.PhoneNumberID + "/messages", `{"messaging_product":"whatsapp","to":"56922223333","type":"template","template":{"name":"a\u0000","language":{"code":"en_US"}}}`},
+		"media id":        {"POST", base + cfg.PhoneNumberID + "/messages", `{"messaging_product":"whatsapp","to":"56922223333","type":"image","image":{"id":"1\u0000"}}`},
+		"new template":    {"POST", base + waba + "/message_templates", `{"name":"nul_body","language":"en_US","category":"UTILITY","components":[{"type":"BODY","text":"x\u0000"}]}`},
+		"node":            {"GET", base + "1%00", ``},
+		"invalid utf-8":   {"GET", base + "%ff%fe", ``},
+		"query":           {"GET", base + waba + "/message_templates?name=a%00b", ``},
+		"delete template": {"DELETE", base + waba + "/message_templates?name=a%00b", ``},
+		"edit template":   {"POST", base + "1%00", `{"category":"UTILITY"}`},
+	} {
+		if st, code := do(tc.method, tc.url, "application/json", []byte(tc.body)); st != 400 || code != 100 {
+			t.Errorf("%s: %d, code %d; want 400, code 100", name, st, code)
+		}
+	}
+	mp := "--XX\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n" +
+		"--XX\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''a%00b%FF.jpg\r\nContent-Type: image/jpeg\r\n\r\nDATA\r\n--XX--\r\n"
+	if st, code := do("POST", base+cfg.PhoneNumberID+"/media", "multipart/form-data; boundary=XX", []byte(mp)); st != 200 {
+		t.Fatalf("upload with an unstorable file name: %d, code %d", st, code)
+	}
+	var name string
+	if err := b.DB.Read().QueryRow(context.Background(), `SELECT filename FROM sandbox_media WHERE phone_number_id = ?`, cfg.PhoneNumberID).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if name != "ab\uFFFD.jpg" {
+		t.Errorf("stored file name %q", name)
 	}
 }

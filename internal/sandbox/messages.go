@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -171,13 +173,11 @@ func (sim *Simulator) checkPayload(ctx context.Context, cfg *parley.WhatsAppConf
 			return errInvalidParam("The parameter " + typ + "['id'] or " + typ + "['link'] is required.")
 		}
 	case typ == "location":
-		var loc struct {
-			Latitude  *float64 `json:"latitude"`
-			Longitude *float64 `json:"longitude"`
-		}
-		raw, _ := json.Marshal(o)
-		if json.Unmarshal(raw, &loc) != nil || loc.Latitude == nil || loc.Longitude == nil ||
-			*loc.Latitude < -90 || *loc.Latitude > 90 || *loc.Longitude < -180 || *loc.Longitude > 180 {
+		// Meta's own examples send the coordinates as strings
+		// ("37.44216251868683"); numbers are accepted too.
+		lat, okLat := coordinate(o, "latitude")
+		long, okLong := coordinate(o, "longitude")
+		if !okLat || !okLong || lat < -90 || lat > 90 || long < -180 || long > 180 {
 			return errInvalidParam("The parameters location['latitude'] and location['longitude'] are required numbers.")
 		}
 	case typ == "interactive":
@@ -193,6 +193,20 @@ func (sim *Simulator) checkPayload(ctx context.Context, cfg *parley.WhatsAppConf
 		}
 	}
 	return nil
+}
+
+// coordinate reads a location coordinate given as a JSON number or a
+// numeric string.
+func coordinate(o map[string]json.RawMessage, key string) (float64, bool) {
+	v, ok := str(o, key)
+	if !ok || strings.TrimSpace(v) == "" {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
 }
 
 // checkTemplate finds the approved template a template send names.

@@ -448,6 +448,9 @@ func (sim *Simulator) uploadMedia(w http.ResponseWriter, r *http.Request) error 
 				return errInvalidParam("Only one file may be uploaded.")
 			}
 			filename, partType = part.FileName(), part.Header.Get("Content-Type")
+			if !storableText(filename) { // PostgreSQL text holds neither NUL nor invalid UTF-8
+				filename = strings.ToValidUTF8(strings.ReplaceAll(filename, "\x00", ""), "\uFFFD")
+			}
 			blob, err = media.Save(sim.s.Config.MediaDir(), part, media.MaxBytes)
 			if errors.Is(err, media.ErrTooLarge) {
 				return errInvalidParam("The file exceeds the 100 MB limit.")
