@@ -1,6 +1,7 @@
 // Package retention prunes bookkeeping that would otherwise grow without
-// bound: the receipts that deduplicate replayed Meta webhooks, finished
-// deliveries with their attempts, and events no delivery refers to. It runs
+// bound: the receipts that deduplicate replayed Meta webhooks, statuses for
+// wamids Parley never recorded, finished deliveries with their attempts,
+// and events no delivery refers to. It runs
 // as a self-rescheduling durable job, so exactly one process prunes at a
 // time.
 package retention
@@ -29,12 +30,18 @@ type Policy struct {
 	// Deliveries that succeeded or failed for good, with their attempts,
 	// and the events they belonged to.
 	Deliveries time.Duration
+	// PendingStatuses: statuses Meta reported for a wamid Parley has not
+	// recorded. A send records its wamid within seconds, so one still
+	// unknown after this long belongs to messages sent by another app on
+	// the number, and will never be applied.
+	PendingStatuses time.Duration
 	// Every is the interval between runs.
 	Every time.Duration
 }
 
-// DefaultPolicy keeps receipts 8 days and finished deliveries 30 days.
-var DefaultPolicy = Policy{Receipts: 8 * 24 * time.Hour, Deliveries: 30 * 24 * time.Hour, Every: time.Hour}
+// DefaultPolicy keeps receipts and unmatched statuses 8 days and finished
+// deliveries 30 days.
+var DefaultPolicy = Policy{Receipts: 8 * 24 * time.Hour, Deliveries: 30 * 24 * time.Hour, PendingStatuses: 8 * 24 * time.Hour, Every: time.Hour}
 
 // Register registers the job and schedules its first run (idempotent: the
 // unique key keeps one pending run across processes).
@@ -65,6 +72,10 @@ func Prune(ctx context.Context, db *store.DB, p Policy, now time.Time) (int64, e
 		args []any
 	}{
 		{`DELETE FROM meta_webhook_receipts WHERE received_at < ?`, []any{now.Add(-p.Receipts).UnixMicro()}},
+		// Ids are time-ordered (UUIDv7): the id bound walks the primary
+		// key instead of scanning the table for created_at.
+		{`DELETE FROM pending_statuses WHERE id < ? AND created_at < ?`,
+			[]any{store.IDsBefore(now.Add(-p.PendingStatuses)), now.Add(-p.PendingStatuses).UnixMicro()}},
 		{`DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE status IN ('succeeded', 'failed') AND updated_at < ?)`,
 			[]any{now.Add(-p.Deliveries).UnixMicro()}},
 		{`DELETE FROM deliveries WHERE status IN ('succeeded', 'failed') AND updated_at < ?`, []any{now.Add(-p.Deliveries).UnixMicro()}},

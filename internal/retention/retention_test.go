@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/retention"
 	"github.com/parleyhq/parley/internal/store"
 	"github.com/parleyhq/parley/internal/store/storetest"
@@ -38,6 +39,18 @@ func TestPruneKeepsRecentAndPendingRows(t *testing.T) {
 			VALUES (?, ?, 'w1', ?, 't', ?, ?, ?, ?, ?)`, "d-"+e.id, p.ID, e.id, e.status, "k-"+e.id, e.at, e.at, e.at)
 		exec(`INSERT INTO delivery_attempts (id, delivery_id, number, started_at, latency_ms) VALUES (?, ?, 1, ?, 1)`, "a-"+e.id, "d-"+e.id, e.at)
 	}
+	cfg := &parley.WhatsAppConfig{ProjectID: p.ID, Name: "c", Kind: parley.KindProduction, PhoneNumberID: "100200300"}
+	if err := store.CreateConfig(ctx, db.Write(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	oldID := store.IDsBefore(time.UnixMicro(old).Add(time.Millisecond))
+	for _, ps := range []struct {
+		id string
+		at int64
+	}{{oldID, old}, {store.NewID(), recent}} {
+		exec(`INSERT INTO pending_statuses (id, whatsapp_config_id, whatsapp_message_id, payload, created_at) VALUES (?, ?, ?, '{}', ?)`,
+			ps.id, cfg.ID, "wamid."+ps.id, ps.at)
+	}
 	n, err := retention.Prune(ctx, db, retention.DefaultPolicy, now)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +74,11 @@ func TestPruneKeepsRecentAndPendingRows(t *testing.T) {
 	if got := count(`SELECT COUNT(*) FROM delivery_attempts`); got != 2 {
 		t.Errorf("attempts left: %d, want 2", got)
 	}
-	if n != 4 {
-		t.Errorf("pruned %d rows, want 4", n)
+	var left string
+	if err := db.Read().QueryRow(ctx, `SELECT id FROM pending_statuses`).Scan(&left); err != nil || left == oldID {
+		t.Errorf("pending statuses: %q left (%v), want only the recent one", left, err)
+	}
+	if n != 5 {
+		t.Errorf("pruned %d rows, want 5", n)
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,6 +17,15 @@ func NewID() string {
 		return uuid.NewString()
 	}
 	return id.String()
+}
+
+// IDsBefore returns an id that every NewID made at t or later sorts after
+// and every one made before t's millisecond sorts before: a UUIDv7's text
+// begins with its creation time in milliseconds, in fixed-width hex, so a
+// range of ids by time is a range of the primary key.
+func IDsBefore(t time.Time) string {
+	ms := uint64(max(t.UnixMilli(), 0))
+	return fmt.Sprintf("%08x-%04x-0000-0000-000000000000", ms>>16, ms&0xffff)
 }
 
 // Micros converts t to the stored representation.
