@@ -691,6 +691,9 @@ func (sv *service) applyStatuses(ctx context.Context, tx *store.Conn, cfg *parle
 	if len(wamids) == 0 {
 		return nil
 	}
+	if err := lockWamids(ctx, tx, cfg.ID, wamids); err != nil {
+		return err
+	}
 	msgs, err := messagesByWamids(ctx, tx, cfg.ID, wamids)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -620,5 +621,45 @@ func TestEventsOnlyForSubscribers(t *testing.T) {
 	}
 	if n := e.count(t, `SELECT COUNT(*) FROM deliveries d JOIN events ev ON ev.id = d.event_id WHERE ev.whatsapp_config_id = ?`, e.cfg.ID); n != 2 {
 		t.Fatalf("subscribed config's deliveries: %d", n)
+	}
+}
+
+// A status that arrives while the send job is recording its wamid is
+// applied, not parked for good: on PostgreSQL the status webhook's lookup
+// could run before the send committed (so it parked the status) and commit
+// after the send had taken the parked statuses. The status webhook now
+// waits for the send (an advisory lock per wamid; SQLite's single writer
+// already serialises them).
+func TestStatusDuringSendIsApplied(t *testing.T) {
+	e := setup(t, setupOpts{})
+	e.g.next = []string{"wamid.RACE"}
+	locked, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	defer messaging.SetAfterWamidLocked(func() {
+		once.Do(func() { close(locked); <-release })
+	})()
+	e.Must(201, "POST", "/whatsapp_messages", map[string]any{"message": map[string]any{"phone_number": customer, "content": "racing"}})
+	select {
+	case <-locked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the send job did not reach finishSent")
+	}
+	posted := make(chan int, 1)
+	go func() { posted <- e.postWebhook(t, statusWebhook(t, "wamid.RACE", "delivered", time.Now()), appSecret) }()
+	select {
+	case st := <-posted:
+		close(release)
+		t.Fatalf("the status webhook (%d) did not wait for the send recording its wamid", st)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if st := <-posted; st != 200 {
+		t.Fatalf("status webhook: %d", st)
+	}
+	waitFor(t, "the status applied", func() bool {
+		return e.count(t, `SELECT COUNT(*) FROM messages WHERE whatsapp_message_id = 'wamid.RACE' AND status = 'delivered'`) == 1
+	})
+	if n := e.count(t, `SELECT COUNT(*) FROM pending_statuses`); n != 0 {
+		t.Errorf("statuses left parked: %d", n)
 	}
 }

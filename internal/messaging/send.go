@@ -264,6 +264,10 @@ func earlierPending(ctx context.Context, c *store.Conn, m *parley.Message) (bool
 	return n > 0, err
 }
 
+// afterWamidLocked, when set (by tests), runs in finishSent's transaction
+// once the wamid is locked, before it is recorded.
+var afterWamidLocked func()
+
 // finishSent records Meta's acceptance: the wamid, status sent with a
 // synthetic "sent" status entry, the whatsapp.message.sent event, and any
 // statuses that arrived before the wamid was known.
@@ -278,6 +282,12 @@ func (sv *service) finishSent(ctx context.Context, id, wamid string) error {
 		}
 		if m.Status != parley.MessagePending {
 			return nil
+		}
+		if err := lockWamids(ctx, tx, m.ConfigID, []string{wamid}); err != nil {
+			return err
+		}
+		if afterWamidLocked != nil {
+			afterWamidLocked()
 		}
 		t := now()
 		m.WhatsAppMessageID = &wamid

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -505,6 +506,31 @@ func markMessageRead(ctx context.Context, c *store.Conn, m *parley.Message, now 
 		m.Status, m.ProcessingStatus, store.NullMicros(m.ReadAt), store.Micros(now), m.ID)
 	if err != nil {
 		return fmt.Errorf("messaging: mark read: %w", err)
+	}
+	return nil
+}
+
+// lockWamids serialises, on PostgreSQL, the statuses of a config's wamids
+// with the send that records one of them (finishSent). Without it a status
+// webhook whose lookup ran before the send committed would not see the
+// wamid and park the status, after the send had already taken the parked
+// ones: the status would never be applied. SQLite's single writer already
+// runs them one after the other. The keys are locked in order in one
+// statement, so two status webhooks never deadlock; a hash collision only
+// makes two unrelated webhooks wait for each other.
+func lockWamids(ctx context.Context, tx *store.Conn, configID string, wamids []string) error {
+	if !tx.Postgres() || len(wamids) == 0 {
+		return nil
+	}
+	keys := make([]string, len(wamids))
+	for i, w := range wamids {
+		keys[i] = configID + " " + w
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (SELECT unnest(CAST(? AS TEXT[])) AS k ORDER BY 1) AS l`,
+		keys); err != nil {
+		return fmt.Errorf("messaging: lock wamids: %w", err)
 	}
 	return nil
 }
