@@ -83,7 +83,7 @@ func FireInactivity(ctx context.Context, db *store.DB, p events.InactivityPayloa
 			return nil
 		}
 		conv := map[string]any{
-			"id": p.ConversationID, "phone_number": phone, "status": status,
+			"id": p.ConversationID, "phone_number": parley.DisplayPhone(phone), "status": status,
 			"last_active_at": rfc(lastActive), "created_at": rfc(ca), "updated_at": rfc(ua),
 			"metadata": json.RawMessage(orEmptyObject(metadata)), "phone_number_id": phoneNumberID,
 		}

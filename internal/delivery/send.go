@@ -135,7 +135,12 @@ func (s *Service) buildRequest(ctx context.Context, j *job, body []byte, at time
 	h.Set("User-Agent", "Parley-Webhooks/1")
 	h.Set("X-Webhook-Event", parley.V2EventName(j.Event, version))
 	h.Set("X-Webhook-Signature", Sign(secret, body))
-	h.Set("X-Idempotency-Key", j.IdempotencyKey)
+	// Set under its lowercase name (header names are case-insensitive):
+	// net/http treats a POST with an "X-Idempotency-Key" entry as
+	// replayable and, when a reused connection breaks after the request
+	// was written, sends it again at once on every idle connection it
+	// finds, so one attempt would reach the receiver several times.
+	h["x-idempotency-key"] = []string{j.IdempotencyKey}
 	h.Set("X-Webhook-Payload-Version", version)
 	if j.IsBatch {
 		h.Set("X-Webhook-Batch", "true")

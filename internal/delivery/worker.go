@@ -283,8 +283,9 @@ type job struct {
 	Payload   []byte // the event's payload in the webhook's version
 	Webhook   *Webhook
 
-	released     bool          // guarded by Service.mu
-	blockedUntil sql.NullInt64 // claim only: behind an earlier delivery waiting for a retry at this time
+	released      bool          // guarded by Service.mu
+	blockedUntil  sql.NullInt64 // claim only: behind an earlier delivery waiting for a retry at this time
+	webhookActive bool          // claim only: the webhook's active flag, read with the delivery
 }
 
 // Body returns the bytes to send: the batch envelope, or the event's payload
@@ -297,9 +298,26 @@ func (j *job) Body() []byte {
 }
 
 // ordered reports whether j holds back the later deliveries of its
-// conversation (see events.Ordered).
+// conversation (see events.Ordered); a batch of received messages does too.
 func (j *job) ordered() bool {
-	return !j.IsBatch && j.ConversationID != nil && events.Ordered(j.Event)
+	return j.ConversationID != nil && events.Ordered(j.Event)
+}
+
+// failInactive fails a claimed candidate whose webhook is inactive (and the
+// items of a batch).
+func failInactive(ctx context.Context, tx *store.Conn, j *job, now time.Time) error {
+	const reason = "webhook inactive"
+	if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'failed', last_error = ?, locked_by = NULL, locked_until = NULL,
+		updated_at = ? WHERE id = ?`, reason, store.Micros(now), j.ID); err != nil {
+		return err
+	}
+	if j.IsBatch {
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'failed', last_error = ?, updated_at = ? WHERE batch_id = ? AND status = 'buffered'`,
+			reason, store.Micros(now), j.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // skipLocked is FOR UPDATE SKIP LOCKED on PostgreSQL.
@@ -437,7 +455,7 @@ func (s *Service) claimTx(ctx context.Context, tx *store.Conn, now time.Time, ow
 		orderedAfter := store.Micros(now.Add(-OrderingTimeout))
 		q := `SELECT d.id, d.project_id, d.webhook_id, d.event_type, d.attempts, d.max_attempts,
 			d.idempotency_key, d.event_id, d.conversation_id, d.seq, d.is_batch, d.batch_body, d.created_at,
-			CASE WHEN w.payload_version = 'v1' THEN e.payload_v1 ELSE e.payload_v2 END, w.updated_at,
+			CASE WHEN w.payload_version = 'v1' THEN e.payload_v1 ELSE e.payload_v2 END, w.updated_at, w.active,
 			CASE WHEN d.ordered AND d.created_at > ? THEN (
 				SELECT MAX(p.next_attempt_at) FROM deliveries p WHERE p.webhook_id = d.webhook_id AND p.conversation_id = d.conversation_id
 				AND p.ordered AND p.seq < d.seq AND p.status = 'pending') END
@@ -457,10 +475,17 @@ func (s *Service) claimTx(ctx context.Context, tx *store.Conn, now time.Time, ow
 				args = append(args, from)
 			}
 		}
-		q += ` AND (NOT d.ordered OR d.created_at <= ? OR NOT EXISTS (
+		// Earlier received messages still in a conversation buffer, or in
+		// a batch not delivered yet, also hold back the later deliveries
+		// (a sent event, a later batch) of the conversation; a batch does
+		// not wait for its own items. A webhook subscribed to the
+		// "messages" alias receives whatsapp.message.sent too.
+		q += ` AND (NOT (d.ordered OR d.is_batch) OR d.created_at <= ? OR NOT EXISTS (
 				SELECT 1 FROM deliveries p WHERE p.webhook_id = d.webhook_id AND p.conversation_id = d.conversation_id
-				AND p.ordered AND p.seq < d.seq AND p.status = 'delivering'))
-			AND (NOT d.ordered OR d.created_at <= ? OR w.events NOT LIKE '%"` + parley.EventMessageSent + `"%' OR NOT EXISTS (
+				AND p.ordered AND p.seq < d.seq AND (p.status = 'delivering'
+					OR (p.status = 'buffered' AND (p.batch_id IS NULL OR p.batch_id <> d.id)))))
+			AND (NOT d.ordered OR d.created_at <= ? OR (w.events NOT LIKE '%"` + parley.EventMessageSent + `"%'
+				AND w.events NOT LIKE '%"messages"%') OR NOT EXISTS (
 				SELECT 1 FROM messages m WHERE m.conversation_id = d.conversation_id AND m.direction = 'outbound'
 				AND m.status = 'pending' AND m.seq < d.seq))
 			ORDER BY d.next_attempt_at LIMIT ?` + forUpdateOfD(tx)
@@ -474,7 +499,8 @@ func (s *Service) claimTx(ctx context.Context, tx *store.Conn, now time.Time, ow
 			var evID, conv sql.NullString
 			var ca, whUpdated int64
 			if err := rows.Scan(&j.ID, &j.ProjectID, &j.WebhookID, &j.Event, &j.AttemptsCount, &j.MaxAttempts,
-				&j.IdempotencyKey, &evID, &conv, &j.Seq, &j.IsBatch, &j.BatchBody, &ca, &j.Payload, &whUpdated, &j.blockedUntil); err != nil {
+				&j.IdempotencyKey, &evID, &conv, &j.Seq, &j.IsBatch, &j.BatchBody, &ca, &j.Payload, &whUpdated, &j.webhookActive,
+				&j.blockedUntil); err != nil {
 				rows.Close()
 				return nil, false, err
 			}
@@ -494,6 +520,16 @@ func (s *Service) claimTx(ctx context.Context, tx *store.Conn, now time.Time, ow
 	var ids []any
 	for _, j := range cands {
 		if mine[j.ID] {
+			continue
+		}
+		if !j.webhookActive {
+			// The webhook was deactivated (through the API, or paused)
+			// while this delivery waited: it fails, as a pause fails the
+			// waiting deliveries, rather than reach an endpoint that is
+			// off. A batch takes its items with it.
+			if err := failInactive(ctx, tx, j, now); err != nil {
+				return nil, false, err
+			}
 			continue
 		}
 		if j.blockedUntil.Valid {

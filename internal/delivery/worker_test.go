@@ -880,6 +880,10 @@ func TestInactivityTimerFiresOncePerIdlePeriod(t *testing.T) {
 		body.Since["whatsapp_message_id"] != "wamid.X" || body.Since["direction"] != "inbound" || body.Inactivity["minutes"] != 30.0 || body.PhoneNumber == "" {
 		t.Fatalf("payload: %s", got[0].body)
 	}
+	// The conversation's phone number as the other events render it.
+	if body.Conversation["phone_number"] != "+56911112222" {
+		t.Fatalf("conversation.phone_number %v, want +56911112222", body.Conversation["phone_number"])
+	}
 }
 
 func failed(status int, at time.Time) result {
@@ -1235,6 +1239,9 @@ func TestOrderingWaitsForAnEarlierSend(t *testing.T) {
 	rc := newReceiver(t, nil)
 	withSent := e.addWebhook(rc.URL, hookOpts{})
 	receivedOnly := e.addWebhook(rc.URL, hookOpts{events: []string{parley.EventMessageReceived}})
+	// Subscribed to sent events through Kapso's "messages" alias.
+	rcAlias := newReceiver(t, nil)
+	e.addWebhook(rcAlias.URL, hookOpts{events: []string{"messages"}})
 	conv, reply := e.replyBeingSent()
 	e.emit(msgEvent(parley.EventMessageReceived, conv, 2, "customer"))
 	s := e.service()
@@ -1267,6 +1274,9 @@ func TestOrderingWaitsForAnEarlierSend(t *testing.T) {
 	}
 	if len(order) != 3 || !strings.Contains(order[1], "reply") || !strings.Contains(order[2], "customer") {
 		t.Fatalf("deliveries in this order: %v", order)
+	}
+	if got := rcAlias.got(); len(got) != 2 || !strings.Contains(string(got[0].body), "reply") || !strings.Contains(string(got[1].body), "customer") {
+		t.Fatalf("alias webhook: %d deliveries, customer's message before the reply's sent event", len(got))
 	}
 	for _, d := range e.deliveries(withSent) {
 		if d.Status != StatusSucceeded {
@@ -1392,5 +1402,158 @@ func TestEmitWritesOneDeliveryPerSubscriber(t *testing.T) {
 	}
 	if d := e.deliveries(other); len(d) != 0 {
 		t.Fatalf("a webhook not subscribed to the event got %d deliveries", len(d))
+	}
+}
+
+// TestSentWaitsForEarlierBufferedMessages: with buffering on, a
+// conversation's whatsapp.message.sent waits for the batch holding the
+// customer messages before it, and a batch waits for an earlier batch of
+// its conversation that is waiting for a retry.
+func TestSentWaitsForEarlierBufferedMessages(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	failFirst := false
+	rc := newReceiver(t, func(n int, r *http.Request, _ http.ResponseWriter) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if failFirst {
+			failFirst = false
+			return 500
+		}
+		return 200
+	})
+	e.addWebhook(rc.URL, hookOpts{buffer: true, window: 5, size: 50, retryCustom: true, retryMax: 3, backoff: 5})
+	s := e.service()
+	clk := &clock{t: time.Now().Add(time.Second)}
+	s.Now = clk.Now
+	conv := store.NewID()
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 1, "customer"))
+	e.emit(msgEvent(parley.EventMessageSent, conv, 2, "reply"))
+	if n := step(t, s); n != 0 {
+		t.Fatalf("claimed %d while the earlier message is in its buffer", n)
+	}
+	clk.Add(5 * time.Second)
+	if n := step(t, s); n != 1 { // the batch; the sent event waits for it
+		t.Fatalf("claimed %d, want the batch only", n)
+	}
+	step(t, s)
+	got := rc.got()
+	if len(got) != 2 || got[0].header.Get("X-Webhook-Batch") != "true" || !strings.Contains(string(got[1].body), "reply") {
+		t.Fatalf("%d deliveries, the reply's sent event before the batch with the customer's message", len(got))
+	}
+
+	// A batch failing once holds the next batch back until its retry.
+	mu.Lock()
+	failFirst = true
+	mu.Unlock()
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 3, "c3"))
+	clk.Add(5 * time.Second)
+	step(t, s) // batch c3 fails; retry in 5 s
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 4, "c4"))
+	clk.Add(5 * time.Second)
+	step(t, s) // batch c3 retried (and batch c4 made, waiting for it)
+	for step(t, s) > 0 {
+	}
+	got = rc.got()
+	var order []string
+	for _, r := range got[2:] {
+		order = append(order, string(r.body))
+	}
+	if len(order) != 3 || !strings.Contains(order[0], "c3") || !strings.Contains(order[1], "c3") || !strings.Contains(order[2], "c4") {
+		t.Fatalf("batches in this order: %v", order)
+	}
+}
+
+// TestInactiveWebhookGetsNoMoreAttempts: a webhook set inactive through the
+// API while a delivery waits for its retry (or while messages wait in its
+// buffer) is sent nothing more; those deliveries fail.
+func TestInactiveWebhookGetsNoMoreAttempts(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, func(int, *http.Request, http.ResponseWriter) int { return 500 })
+	wh := e.addWebhook(rc.URL, hookOpts{})
+	bufRC := newReceiver(t, nil)
+	buf := e.addWebhook(bufRC.URL, hookOpts{buffer: true, window: 5})
+	conv := store.NewID()
+	e.emit(msgEvent(parley.EventMessageReceived, conv, 1, "one"))
+	s := e.service()
+	clk := &clock{t: time.Now().Add(time.Second)}
+	s.Now = clk.Now
+	if n := step(t, s); n != 1 {
+		t.Fatalf("claimed %d", n)
+	}
+	// PATCH active:false, as the API saves it.
+	if _, err := e.db.Write().Exec(context.Background(), `UPDATE whatsapp_webhooks SET active = FALSE, updated_at = ? WHERE id IN (?, ?)`,
+		store.Micros(time.Now().Add(time.Minute)), wh, buf); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(10 * time.Second)
+	for step(t, s) > 0 {
+	}
+	if n := len(rc.got()); n != 1 {
+		t.Fatalf("inactive webhook got %d requests, want the 1 made before", n)
+	}
+	if n := len(bufRC.got()); n != 0 {
+		t.Fatalf("inactive buffering webhook got %d requests", n)
+	}
+	for _, id := range []string{wh, buf} {
+		for _, d := range e.deliveries(id) {
+			if d.Status != StatusFailed {
+				t.Fatalf("delivery of an inactive webhook left %s (batch %v)", d.Status, d.Batch)
+			}
+		}
+	}
+}
+
+// TestBrokenConnectionIsOneAttempt: a receiver that drops the connection
+// after reading a request gets that request once per attempt; the HTTP
+// client does not replay it on its other (idle) connections.
+func TestBrokenConnectionIsOneAttempt(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	resets := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		if r.URL.Path != "/reset" {
+			w.WriteHeader(200)
+			return
+		}
+		mu.Lock()
+		resets++
+		mu.Unlock()
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		if tc, ok := c.(interface{ SetLinger(int) error }); ok {
+			_ = tc.SetLinger(0) // RST
+		}
+		c.Close()
+	}))
+	t.Cleanup(srv.Close)
+	// Deliveries to /ok leave idle keep-alive connections to the host.
+	e.addWebhook(srv.URL+"/ok", hookOpts{events: []string{parley.EventMessageDelivered}})
+	e.addWebhook(srv.URL+"/ok", hookOpts{events: []string{parley.EventMessageDelivered}})
+	bad := e.addWebhook(srv.URL+"/reset", hookOpts{events: []string{parley.EventMessageReceived}})
+	s := e.service()
+	ctx := context.Background()
+	e.emit(msgEvent(parley.EventMessageDelivered, "", 0, "warm"))
+	jobs := claimAll(t, s)
+	var wg sync.WaitGroup
+	for _, j := range jobs { // at once, so that each opens its own connection
+		wg.Add(1)
+		go func(j *job) { defer wg.Done(); s.process(ctx, j); s.release(j) }(j)
+	}
+	wg.Wait()
+	e.emit(msgEvent(parley.EventMessageReceived, "", 0, "dropped"))
+	if n := step(t, s); n != 1 {
+		t.Fatalf("claimed %d", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if resets != 1 {
+		t.Fatalf("one attempt reached the receiver %d times", resets)
+	}
+	if ds := e.deliveries(bad); len(ds) != 1 || ds[0].AttemptsCount != 1 || ds[0].Status != StatusPending {
+		t.Fatalf("delivery: %+v", ds)
 	}
 }
