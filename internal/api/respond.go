@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/parleyhq/parley"
 )
@@ -57,8 +58,15 @@ func WriteErrorBody(w http.ResponseWriter, e *parley.Error) {
 	if e.Title != "" {
 		body["error"] = e.Title
 	}
-	if e.Message != "" {
+	// Every error carries a message (README decision 2): the detail, else
+	// the validation errors joined as Rails words them, else the title.
+	switch {
+	case e.Message != "":
 		body["message"] = e.Message
+	case len(e.Details) > 0:
+		body["message"] = strings.Join(e.Details, ", ")
+	case e.Title != "":
+		body["message"] = e.Title
 	}
 	if len(e.Details) > 0 {
 		body["errors"] = e.Details
