@@ -360,6 +360,7 @@ func needsReceipt(wh *whatsapp.Webhook) bool {
 type applied struct {
 	jobsDue   bool // a job that is due now (or very soon) was enqueued
 	delivered bool // events with at least one delivery were written
+	replayed  bool // the body was applied before (its receipt exists)
 }
 
 // soon is how close a timer must be for its enqueueing to wake the job
@@ -389,6 +390,7 @@ func (sv *service) process(ctx context.Context, wh *whatsapp.Webhook, body []byt
 			if sha != "" {
 				fresh, err := insertReceipt(ctx, tx, sha, now())
 				if err != nil || !fresh {
+					did.replayed = err == nil
 					return err // a replay is acknowledged and not applied again
 				}
 			}
@@ -410,6 +412,11 @@ func (sv *service) process(ctx context.Context, wh *whatsapp.Webhook, body []byt
 	}
 	if err != nil {
 		return err
+	}
+	if did.replayed {
+		webhookResults.WithLabelValues("replayed").Inc()
+	} else {
+		webhookResults.WithLabelValues("processed").Inc()
 	}
 	if did.jobsDue {
 		sv.api.JobsEnqueued()

@@ -20,6 +20,7 @@ import (
 	"github.com/parleyhq/parley/internal/app"
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/messaging"
+	"github.com/parleyhq/parley/internal/metrics"
 	"github.com/parleyhq/parley/internal/secrets"
 	"github.com/parleyhq/parley/internal/store"
 	"github.com/parleyhq/parley/internal/store/storetest"
@@ -661,5 +662,46 @@ func TestStatusDuringSendIsApplied(t *testing.T) {
 	})
 	if n := e.count(t, `SELECT COUNT(*) FROM pending_statuses`); n != 0 {
 		t.Errorf("statuses left parked: %d", n)
+	}
+}
+
+// metaWebhooks reads parley_meta_webhooks_total{outcome} from the registry.
+func metaWebhooks(t *testing.T, outcome string) float64 {
+	t.Helper()
+	fams, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "parley_meta_webhooks_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// Applied webhooks count as processed and replays as replayed in
+// parley_meta_webhooks_total.
+func TestInboundOutcomeMetrics(t *testing.T) {
+	e := setup(t, setupOpts{})
+	processed, replayed := metaWebhooks(t, "processed"), metaWebhooks(t, "replayed")
+	body := statusWebhook(t, "wamid.METRIC", "delivered", time.Now())
+	for range 2 {
+		if st := e.postWebhook(t, body, appSecret); st != 200 {
+			t.Fatalf("status %d", st)
+		}
+	}
+	if got := metaWebhooks(t, "processed") - processed; got != 1 {
+		t.Errorf("processed +%v, want +1", got)
+	}
+	if got := metaWebhooks(t, "replayed") - replayed; got != 1 {
+		t.Errorf("replayed +%v, want +1", got)
 	}
 }
