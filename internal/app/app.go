@@ -212,4 +212,5 @@ func RegisterJobs(r *jobs.Runner, s *api.Server, d *delivery.Service) {
 	sandbox.RegisterJobs(r, s)
 	media.RegisterJobs(r, s)
 	delivery.RegisterJobs(r, s.DB, d.Wake)
+	delivery.RegisterForwarding(r, s.Config)
 }

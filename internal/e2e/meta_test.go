@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -384,5 +385,67 @@ func TestMetaStory(t *testing.T) {
 	}
 	if n := countMsg(hs, "whatsapp.message.delivered", out["id"].(string)); n > 1 {
 		t.Errorf("%d delivered events for the reply", n)
+	}
+}
+
+// TestMetaWebhookForwarding: a config's webhook_destination_url receives
+// each Meta webhook about the config byte for byte, with Meta's
+// X-Hub-Signature-256, as Kapso forwards them; a receiver that fails at
+// first gets it again; a config without one forwards nothing.
+func TestMetaWebhookForwarding(t *testing.T) {
+	t.Parallel()
+	const appSecret = "app-secret-forward"
+	type got struct {
+		body []byte
+		sig  string
+	}
+	var mu sync.Mutex
+	var received []got
+	failures := 1
+	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if failures > 0 {
+			failures--
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		received = append(received, got{b, r.Header.Get("X-Hub-Signature-256")})
+	}))
+	t.Cleanup(dest.Close)
+	s := startServer(t, map[string]string{
+		"PARLEY_META_APP_SECRET":       appSecret,
+		"PARLEY_WEBHOOK_ALLOW_PRIVATE": "true",
+		"PARLEY_SANDBOX":               "false",
+	})
+	c := newClient(t, s)
+	c.must(201, "POST", "/whatsapp_configs", map[string]any{"whatsapp_config": map[string]any{
+		"name": "Forwarding", "phone_number_id": fixturePhoneNumberID, "business_account_id": fixtureWABA,
+		"access_token": "t", "webhook_destination_url": dest.URL + "/meta"}})
+	c.must(201, "POST", "/whatsapp_configs", map[string]any{"whatsapp_config": map[string]any{
+		"name": "Not forwarding", "phone_number_id": "200000000000777", "business_account_id": fixtureWABA, "access_token": "t"}})
+
+	body := encode(t, metaInbound(t, "text", newWAMID(), time.Now()))
+	sig := metaSignature(appSecret, body)
+	if st := postMeta(t, s, body, sig); st != 200 {
+		t.Fatalf("webhook: %d", st)
+	}
+	other := metaInbound(t, "text", newWAMID(), time.Now())
+	metaValue(other)["metadata"].(map[string]any)["phone_number_id"] = "200000000000777"
+	otherBody := encode(t, other)
+	if st := postMeta(t, s, otherBody, metaSignature(appSecret, otherBody)); st != 200 {
+		t.Fatalf("other config's webhook: %d", st)
+	}
+	eventually(t, "the forwarded webhook", 15*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(received) > 0
+	})
+	time.Sleep(500 * time.Millisecond) // anything else forwarded arrives meanwhile
+	mu.Lock()
+	defer mu.Unlock()
+	if len(received) != 1 || !bytes.Equal(received[0].body, body) || received[0].sig != sig {
+		t.Fatalf("forwarded %d bodies; first: %q signed %q; want %q signed %q", len(received), received[0].body, received[0].sig, body, sig)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -140,7 +141,7 @@ func (sv *service) receive(w http.ResponseWriter, r *http.Request) {
 		plainStatus(w, http.StatusBadRequest, "Malformed webhook")
 		return
 	}
-	if err := sv.process(r.Context(), wh, body, signers); err != nil {
+	if err := sv.process(r.Context(), wh, body, sig, signers); err != nil {
 		webhookResults.WithLabelValues("error").Inc()
 		sv.log.Error("messaging: inbound webhook failed", slog.String("error", err.Error()))
 		// 503 asks Meta to retry later; nothing was committed.
@@ -290,6 +291,28 @@ func (sv *service) verifyWithConfigSecrets(ctx context.Context, wh *whatsapp.Web
 	return nil, false
 }
 
+// forwardRaw queues the raw body for the webhook_destination_url of each
+// config it concerns (once per URL), in the webhook's transaction, so the
+// forward is as durable as what was stored. A replay (caught by its
+// receipt) is not forwarded again.
+func forwardRaw(ctx context.Context, tx *store.Conn, cfgs map[string]*parley.WhatsAppConfig, signers map[string]bool,
+	body []byte, sig string, did *applied) error {
+	var urls []string
+	for _, cfg := range cfgs {
+		if cfg == nil || cfg.WebhookDestinationURL == nil || *cfg.WebhookDestinationURL == "" ||
+			(signers != nil && !signers[cfg.ID]) || slices.Contains(urls, *cfg.WebhookDestinationURL) {
+			continue
+		}
+		urls = append(urls, *cfg.WebhookDestinationURL)
+		if _, err := jobs.Enqueue(ctx, tx, parley.JobForwardMetaWebhook, parley.MetaWebhookForward{
+			ConfigID: cfg.ID, URL: *cfg.WebhookDestinationURL, Body: body, Signature: sig}, jobs.Options{}); err != nil {
+			return err
+		}
+		did.jobsDue = true
+	}
+	return nil
+}
+
 // ProcessWebhook applies a Meta webhook body without checking its
 // signature, exactly as a verified POST would: for the sandbox simulator
 // and benchmarks, which produce trusted bodies in-process. A malformed body
@@ -299,7 +322,7 @@ func ProcessWebhook(ctx context.Context, s *api.Server, body []byte) error {
 	if err != nil {
 		return &parley.Error{Code: parley.EBADREQUEST, Title: "Malformed webhook", Message: err.Error()}
 	}
-	return svc(s).process(ctx, wh, body, nil)
+	return svc(s).process(ctx, wh, body, "", nil)
 }
 
 // errRace asks process to run the transaction again: a concurrent webhook
@@ -372,8 +395,10 @@ const soon = time.Second
 // webhooks arriving at the same time, each in its own savepoint, and
 // returns only after that commit (so Meta's 200 means stored), or with an
 // error having stored nothing. A non-nil signers limits the configs the
-// webhook may change to those whose app secret signed it.
-func (sv *service) process(ctx context.Context, wh *whatsapp.Webhook, body []byte, signers map[string]bool) error {
+// webhook may change to those whose app secret signed it. sig is the
+// body's X-Hub-Signature-256, forwarded with it to the configs'
+// webhook_destination_url.
+func (sv *service) process(ctx context.Context, wh *whatsapp.Webhook, body []byte, sig string, signers map[string]bool) error {
 	sha := ""
 	if needsReceipt(wh) {
 		sum := sha256.Sum256(body)
@@ -394,7 +419,10 @@ func (sv *service) process(ctx context.Context, wh *whatsapp.Webhook, body []byt
 					return err // a replay is acknowledged and not applied again
 				}
 			}
-			return sv.apply(ctx, tx, wh, cfgs, signers, &did)
+			if err := sv.apply(ctx, tx, wh, cfgs, signers, &did); err != nil {
+				return err
+			}
+			return forwardRaw(ctx, tx, cfgs, signers, body, sig, &did)
 		})
 		if errors.Is(err, errRace) {
 			continue
