@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -602,6 +603,7 @@ func FuzzParseWebhook(f *testing.F) {
 	}
 	f.Add([]byte(`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[{"type":"interactive","interactive":{"type":"nfm_reply","nfm_reply":{"response_json":"{"}}}]}}]}]}`))
 	f.Add([]byte(`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[{"timestamp":"1e308"}]}}]}]}`))
+	f.Add([]byte(`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[{"id":"m","type":"text","text":{"body":"a\u0000b"}}]}}]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		w, err := ParseWebhook(body)
 		if err != nil {
@@ -617,6 +619,15 @@ func FuzzParseWebhook(f *testing.F) {
 			for _, m := range append(append([]InboundMessage{}, c.Messages...), c.Echoes...) {
 				if !json.Valid(m.Raw) {
 					t.Fatalf("invalid Raw %q", m.Raw)
+				}
+				// What is stored must be storable on PostgreSQL: valid
+				// UTF-8 without NUL, escaped or not.
+				var raw any
+				_ = json.Unmarshal(m.Raw, &raw)
+				for _, s := range []string{string(m.Raw), m.Content, m.ProfileName} {
+					if !utf8.ValidString(s) || strings.ContainsRune(s, 0) || hasNUL(raw) {
+						t.Fatalf("unstorable text %q", s)
+					}
 				}
 				if m.MessageTypeData == nil {
 					t.Fatalf("bad rendering %+v", m)
@@ -659,4 +670,22 @@ func TestParseWebhookUnstorableText(t *testing.T) {
 	if bytes.Contains(m.Raw, []byte(`"x\u0000`)) || !utf8.Valid(m.Raw) || !json.Valid(m.Raw) {
 		t.Errorf("raw = %s", m.Raw)
 	}
+}
+
+// hasNUL reports whether a decoded JSON value holds a NUL character in a
+// string or a key.
+func hasNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.ContainsRune(v, 0)
+	case []any:
+		return slices.ContainsFunc(v, hasNUL)
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsRune(k, 0) || hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
