@@ -187,7 +187,7 @@ func (h *handlers) createContact(w http.ResponseWriter, r *http.Request, a *api.
 	if cust != nil && strings.TrimSpace(*cust) != "" {
 		id := strings.ToLower(strings.TrimSpace(*cust))
 		if !api.IsUUID(id) {
-			return parley.NotFound("Customer")
+			return errCustomerMissing()
 		}
 		ct.CustomerID = &id
 	}
@@ -198,7 +198,7 @@ func (h *handlers) createContact(w http.ResponseWriter, r *http.Request, a *api.
 				return err
 			}
 			if !ok {
-				return parley.NotFound("Customer")
+				return errCustomerMissing()
 			}
 		}
 		// Checked before inserting so PostgreSQL's transaction is not

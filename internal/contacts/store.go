@@ -236,6 +236,13 @@ func errWaIDTaken() error {
 	return parley.Invalid("Validation failed", "Wa_id has already been taken")
 }
 
+// errCustomerMissing answers a customer_id that is not one of the project's
+// customers: POST /whatsapp_contacts documents no 404 (Kapso: 201, 401, 422),
+// so it is a validation error, as Rails' belongs_to reports it.
+func errCustomerMissing() error {
+	return parley.Invalid("Validation failed", "Customer must exist")
+}
+
 // CreateContact inserts a contact. A wa_id already in the project is a 422.
 func CreateContact(ctx context.Context, c *store.Conn, ct *parley.Contact) error {
 	t := now()
@@ -251,7 +258,7 @@ func CreateContact(ctx context.Context, c *store.Conn, ct *parley.Contact) error
 		return errWaIDTaken()
 	}
 	if store.IsForeignKeyViolation(err) {
-		return parley.NotFound("Customer")
+		return errCustomerMissing()
 	}
 	if err != nil {
 		return fmt.Errorf("contacts: create: %w", err)

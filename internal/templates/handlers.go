@@ -332,6 +332,13 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, a *api.Auth) er
 	ctx := r.Context()
 	err = h.s.DB.Tx(ctx, func(tx *store.Conn) error {
 		ids, waba, err := resolveAssociation(ctx, tx, a.ProjectID, cfgID, custID)
+		var nf *parley.Error
+		if errors.As(err, &nf) && nf.Code == parley.ENOTFOUND {
+			// POST /whatsapp_templates documents no 404 (Kapso: 201,
+			// 401, 422, 500): an unknown whatsapp_config_id or
+			// customer_id in the body is a validation error.
+			return parley.Invalid("Invalid template", nf.Title)
+		}
 		if err != nil {
 			return err
 		}

@@ -59,9 +59,10 @@ func TestCreateGetAndTenancy(t *testing.T) {
 	}
 	b.Must(404, "GET", "/whatsapp_templates/nope", nil)
 	b.Must(404, "PATCH", "/whatsapp_templates/123/meta", map[string]any{})
-	// Another project's config cannot be used.
+	// Another project's config cannot be used: a 422, since Kapso documents
+	// no 404 for the create.
 	r := b.Do("POST", "/whatsapp_templates", map[string]any{"template": simpleBody("x")["template"], "whatsapp_config_id": other.ID})
-	if r.Status != 404 {
+	if r.Status != 422 {
 		t.Fatalf("other project's config: %d %s", r.Status, r.Body)
 	}
 	if list := b.Must(200, "GET", "/whatsapp_templates", nil); len(list.List()) != 2 {
@@ -136,8 +137,8 @@ func TestCreateValidation(t *testing.T) {
 		{"button type", body(comp(bodyC("x", nil), map[string]any{"type": "BUTTONS", "buttons": []any{map[string]any{"type": "LINK", "text": "a"}}})), 422, ""},
 		{"button url", body(comp(bodyC("x", nil), map[string]any{"type": "BUTTONS", "buttons": []any{map[string]any{"type": "URL", "text": "a", "url": "ftp://x"}}})), 422, "Button 1 url must be an http(s) URL"},
 		{"button phone", body(comp(bodyC("x", nil), map[string]any{"type": "BUTTONS", "buttons": []any{map[string]any{"type": "PHONE_NUMBER", "text": "a", "phone_number": "12"}}})), 422, "Button 1 phone_number is not a valid phone number"},
-		{"config not uuid", map[string]any{"template": simpleBody("abc")["template"], "whatsapp_config_id": "nope"}, 404, ""},
-		{"customer unknown", map[string]any{"template": simpleBody("abc")["template"], "customer_id": "0190f5a2-7c4b-7000-8000-000000000000"}, 404, ""},
+		{"config not uuid", map[string]any{"template": simpleBody("abc")["template"], "whatsapp_config_id": "nope"}, 422, "WhatsApp config not found"},
+		{"customer unknown", map[string]any{"template": simpleBody("abc")["template"], "customer_id": "0190f5a2-7c4b-7000-8000-000000000000"}, 422, "Customer not found"},
 		{"too large", `{"template":{"name":"` + strings.Repeat("x", 2<<20) + `"}}`, 413, ""},
 	}
 	for _, c := range cases {
