@@ -127,6 +127,13 @@ func Cancel(ctx context.Context, c *store.Conn, uniqueKey string) error {
 	return err
 }
 
+// DefaultLease is how long a claim lasts unless renewed. The runner renews
+// the leases of the jobs it is running every Lease/5, so a lease only runs
+// out when its process is gone (killed, or cut off from the database): the
+// job is then run again, by another process or the same one restarted,
+// within seconds rather than minutes.
+const DefaultLease = 3 * time.Second
+
 // Runner claims and runs jobs.
 type Runner struct {
 	db          *store.DB
@@ -137,12 +144,16 @@ type Runner struct {
 	Concurrency int
 	Lease       time.Duration
 	Poll        time.Duration
+
+	mu      sync.Mutex
+	running map[string]time.Time // jobs being run, and when they were claimed
 }
 
 // NewRunner returns a runner; register handlers before Run.
 func NewRunner(db *store.DB, log *slog.Logger) *Runner {
 	return &Runner{db: db, log: log, id: store.NewID(), handlers: map[string]Handler{},
-		wake: make(chan struct{}, 1), Concurrency: 8, Lease: 2 * time.Minute, Poll: 500 * time.Millisecond}
+		wake: make(chan struct{}, 1), Concurrency: 8, Lease: DefaultLease, Poll: 500 * time.Millisecond,
+		running: map[string]time.Time{}}
 }
 
 // Register sets the handler of a job kind.
@@ -161,6 +172,8 @@ func (r *Runner) Run(ctx context.Context) {
 	sem := make(chan struct{}, r.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); r.renewLeases(ctx) }()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -180,7 +193,14 @@ func (r *Runner) Run(ctx context.Context) {
 				sem <- struct{}{}
 				wg.Add(1)
 				go func(j *Job) {
-					defer func() { <-sem; wg.Done(); r.Wake() }()
+					defer func() {
+						r.mu.Lock()
+						delete(r.running, j.ID)
+						r.mu.Unlock()
+						<-sem
+						wg.Done()
+						r.Wake()
+					}()
 					r.run(ctx, j)
 				}(j)
 			}
@@ -193,15 +213,75 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 }
 
+// renewLeases extends the leases of the jobs this runner is running, so
+// that only a dead process's leases run out, until ctx ends.
+func (r *Runner) renewLeases(ctx context.Context) {
+	every := max(r.Lease/5, 10*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		args := []any{now.Add(r.Lease).UnixMicro(), r.id}
+		r.mu.Lock()
+		for id, at := range r.running {
+			if now.Sub(at) >= every {
+				args = append(args, id)
+			}
+		}
+		r.mu.Unlock()
+		if len(args) == 2 {
+			continue
+		}
+		// Rows locked by another transaction (a Schedule replacing the
+		// timer) are skipped rather than waited for: never a deadlock, and
+		// the next round renews them.
+		if _, err := r.db.Write().Exec(ctx, `UPDATE jobs SET locked_until = ? WHERE id IN (
+			SELECT id FROM jobs WHERE locked_by = ? AND id IN (`+placeholders(len(args)-2)+`)`+r.db.Write().ForUpdateSkipLocked()+`)`,
+			args...); err != nil && ctx.Err() == nil {
+			r.log.Warn("jobs: renew leases failed", slog.String("error", err.Error()))
+		}
+	}
+}
+
+func placeholders(n int) string {
+	b := make([]byte, 0, 2*n)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '?')
+	}
+	return string(b)
+}
+
 func (r *Runner) claim(ctx context.Context, limit int) ([]*Job, error) {
 	var out []*Job
 	now := time.Now()
+	// A job this runner is still running is never claimed again by it,
+	// even should its lease have run out (a renewal held up by a busy
+	// writer): it would run twice at once.
+	mine := ""
+	args := []any{r.id, now.Add(r.Lease).UnixMicro(), now.UnixMicro(), now.UnixMicro()}
+	r.mu.Lock()
+	if len(r.running) > 0 {
+		mine = ` AND id NOT IN (` + placeholders(len(r.running)) + `)`
+		for id := range r.running {
+			args = append(args, id)
+		}
+	}
+	r.mu.Unlock()
+	args = append(args, limit)
 	err := r.db.Tx(ctx, func(tx *store.Conn) error {
+		out = out[:0]
 		rows, err := tx.Query(ctx, `UPDATE jobs SET locked_by = ?, locked_until = ?, attempts = attempts + 1
-			WHERE id IN (SELECT id FROM jobs WHERE run_at <= ? AND (locked_until IS NULL OR locked_until < ?)
+			WHERE id IN (SELECT id FROM jobs WHERE run_at <= ? AND (locked_until IS NULL OR locked_until < ?)`+mine+`
 				ORDER BY run_at LIMIT ?`+tx.ForUpdateSkipLocked()+`)
-			RETURNING id, kind, payload, attempts, max_attempts`,
-			r.id, now.Add(r.Lease).UnixMicro(), now.UnixMicro(), now.UnixMicro(), limit)
+			RETURNING id, kind, payload, attempts, max_attempts`, args...)
 		if err != nil {
 			return err
 		}
@@ -217,7 +297,15 @@ func (r *Runner) claim(ctx context.Context, limit int) ([]*Job, error) {
 		}
 		return rows.Err()
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	for _, j := range out {
+		r.running[j.ID] = now
+	}
+	r.mu.Unlock()
+	return out, nil
 }
 
 func (r *Runner) run(ctx context.Context, j *Job) {

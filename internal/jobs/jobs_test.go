@@ -75,3 +75,61 @@ func TestScheduleReplacesTimer(t *testing.T) {
 		t.Fatalf("n=%d payload=%s runAt=%d", n, payload, runAt)
 	}
 }
+
+// TestLeaseRenewedAndTakenOver: a job running longer than its lease is not
+// run a second time by another process while its runner lives (the lease is
+// renewed), and a job whose runner died (here: stopped renewing while its
+// handler hangs, as a process killed with SIGKILL) is run by another runner
+// within seconds, not after minutes.
+func TestLeaseRenewedAndTakenOver(t *testing.T) {
+	db := storetest.Open(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctxA, stopA := context.WithCancel(context.Background())
+	defer stopA()
+	ctxB, stopB := context.WithCancel(context.Background())
+	defer stopB()
+	release := make(chan struct{})
+	defer close(release)
+	var runs atomic.Int32
+	startedA := make(chan struct{}, 1)
+	a := jobs.NewRunner(db, log)
+	a.Poll = 10 * time.Millisecond
+	a.Register("long", func(ctx context.Context, j *jobs.Job) error {
+		runs.Add(1)
+		startedA <- struct{}{}
+		<-release // hangs, whatever its context says
+		return nil
+	})
+	if _, err := jobs.Enqueue(context.Background(), db.Write(), "long", nil, jobs.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	go a.Run(ctxA)
+	select {
+	case <-startedA:
+	case <-time.After(10 * time.Second):
+		t.Fatal("job did not start")
+	}
+	ranB := make(chan struct{}, 1)
+	b := jobs.NewRunner(db, log)
+	b.Poll = 10 * time.Millisecond
+	b.Register("long", func(ctx context.Context, j *jobs.Job) error {
+		runs.Add(1)
+		ranB <- struct{}{}
+		return nil
+	})
+	go b.Run(ctxB)
+	select {
+	case <-ranB:
+		t.Fatalf("job taken over while its runner was alive and renewing (runs: %d)", runs.Load())
+	case <-time.After(2 * jobs.DefaultLease):
+	}
+	stopA() // A's process "dies": its handler hangs and nothing renews the lease
+	select {
+	case <-ranB:
+	case <-time.After(4 * jobs.DefaultLease):
+		t.Fatal("a dead runner's job was not taken over within 4 leases")
+	}
+	if n := runs.Load(); n != 2 {
+		t.Fatalf("runs: %d, want 2", n)
+	}
+}
