@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/internal/store"
 )
 
 // StatusOf maps an error code to its HTTP status: the one place that does.
@@ -42,7 +43,12 @@ func StatusOf(code string) int {
 // *parley.Error are logged and hidden behind a generic 500.
 func (s *Server) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *parley.Error
-	if !errors.As(err, &e) {
+	if !errors.As(err, &e) && store.IsUnavailable(err) {
+		s.Log.WarnContext(r.Context(), "database unavailable", slog.String("error", err.Error()),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path))
+		e = &parley.Error{Code: parley.EUNAVAILABLE, Title: "Service unavailable", Message: "The database is unavailable; retry the request"}
+	}
+	if e == nil {
 		s.Log.ErrorContext(r.Context(), "internal error", slog.String("error", err.Error()),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path))
 		e = &parley.Error{Code: parley.EINTERNAL, Title: "An unexpected error occurred", Message: "Internal server error"}
