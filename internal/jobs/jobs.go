@@ -327,6 +327,15 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 		}
 		return
 	}
+	if ctx.Err() != nil {
+		// Cut short by shutdown: the attempt is given back and the job
+		// runs again at once, in this process restarted or another one,
+		// rather than counting as a failure (and, on its last attempt,
+		// being dropped with a send left pending).
+		_, _ = r.db.Write().Exec(fctx, `UPDATE jobs SET attempts = attempts - 1, locked_by = NULL, locked_until = NULL WHERE id = ? AND locked_by = ?`,
+			j.ID, r.id)
+		return
+	}
 	var sn snooze
 	if errors.As(err, &sn) {
 		_, _ = r.db.Write().Exec(fctx, `UPDATE jobs SET run_at = ?, attempts = attempts - 1, locked_by = NULL, locked_until = NULL WHERE id = ? AND locked_by = ?`,

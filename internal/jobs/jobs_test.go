@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"log/slog"
@@ -131,5 +132,55 @@ func TestLeaseRenewedAndTakenOver(t *testing.T) {
 	}
 	if n := runs.Load(); n != 2 {
 		t.Fatalf("runs: %d, want 2", n)
+	}
+}
+
+// A job cut short by shutdown gets its attempt back and stays, even on its
+// last attempt: a restarted runner runs it again at once.
+func TestShutdownGivesTheAttemptBack(t *testing.T) {
+	db := storetest.Open(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	r := jobs.NewRunner(db, log)
+	r.Poll = 10 * time.Millisecond
+	started := make(chan struct{})
+	r.Register("send", func(ctx context.Context, j *jobs.Job) error {
+		close(started)
+		<-ctx.Done() // the send is in flight when the process stops
+		return ctx.Err()
+	})
+	id, err := jobs.Enqueue(context.Background(), db.Write(), "send", nil, jobs.Options{MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	go func() { r.Run(ctx); close(stopped) }()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job did not start")
+	}
+	cancel()
+	<-stopped
+	var attempts int
+	var locked sql.NullString
+	if err := db.Read().QueryRow(context.Background(), `SELECT attempts, locked_by FROM jobs WHERE id = ?`, id).Scan(&attempts, &locked); err != nil {
+		t.Fatalf("the job cut short by shutdown is gone: %v", err)
+	}
+	if attempts != 0 || locked.Valid {
+		t.Fatalf("attempts %d, locked by %v: want 0 and unlocked", attempts, locked)
+	}
+	// A new runner (the process restarted) runs it.
+	ran := make(chan struct{})
+	r2 := jobs.NewRunner(db, log)
+	r2.Poll = 10 * time.Millisecond
+	r2.Register("send", func(ctx context.Context, j *jobs.Job) error { close(ran); return nil })
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go r2.Run(ctx2)
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the restarted runner did not run the job")
 	}
 }
