@@ -17,9 +17,11 @@ import (
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/api"
+	"github.com/parleyhq/parley/internal/broadcasts"
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/contacts"
 	"github.com/parleyhq/parley/internal/delivery"
+	"github.com/parleyhq/parley/internal/displaynames"
 	"github.com/parleyhq/parley/internal/jobs"
 	"github.com/parleyhq/parley/internal/media"
 	"github.com/parleyhq/parley/internal/messaging"
@@ -202,6 +204,8 @@ func BuildAPI(d api.Deps) *api.Server {
 		OnCallPermission: messaging.CallPermissionReply(contacts.RecordCallPermission),
 	})
 	delivery.Register(s)
+	broadcasts.Register(s)
+	displaynames.Register(s)
 	return s
 }
 
@@ -213,4 +217,6 @@ func RegisterJobs(r *jobs.Runner, s *api.Server, d *delivery.Service) {
 	media.RegisterJobs(r, s)
 	delivery.RegisterJobs(r, s.DB, d.Wake)
 	delivery.RegisterForwarding(r, s.Config)
+	broadcasts.RegisterJobs(r, s)
+	displaynames.RegisterJobs(r, s)
 }
