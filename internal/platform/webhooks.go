@@ -311,7 +311,11 @@ func decodeRetry(v *validation, f *api.Fields, out *parley.Webhook) {
 		backoff = *bs
 	}
 	if len(*v) == n {
-		out.RetryCustom, out.RetryMaxAttempts, out.RetryBackoffSeconds = true, maxAttempts, backoff
+		// The default policy is shown as {4, 10}; a client that writes
+		// back what it read keeps the default schedule (+10 s, +40 s,
+		// +90 s) rather than switching to 10 × 2^(n-1).
+		custom := maxAttempts != parley.DefaultRetryMaxAttempts || backoff != parley.DefaultRetryBackoffSeconds
+		out.RetryCustom, out.RetryMaxAttempts, out.RetryBackoffSeconds = custom, maxAttempts, backoff
 	}
 }
 

@@ -89,6 +89,11 @@ func TestWebhookCRUD(t *testing.T) {
 	if rc := u["retry_config"].(map[string]any); rc["max_attempts"].(float64) != 3 || rc["backoff_seconds"].(float64) != 3600 {
 		t.Fatalf("partial retry: %v", rc)
 	}
+	// Writing back the default as it is shown keeps the default schedule.
+	b.Must(200, "PATCH", base+"/"+fid, map[string]any{"retry_config": map[string]any{"max_attempts": 4, "backoff_seconds": 10}})
+	if scalar[bool](t, b, `SELECT retry_custom FROM whatsapp_webhooks WHERE id = ?`, fid) {
+		t.Error("retry_config {4, 10} switched the webhook off the default schedule")
+	}
 	u = b.Must(200, "PATCH", base+"/"+fid, map[string]any{"retry_config": nil, "secret_key": "rotated"}).Data()
 	if rc := u["retry_config"].(map[string]any); rc["max_attempts"].(float64) != 4 || u["secret_key"] != "rotated" {
 		t.Fatalf("retry reset: %v", u)
