@@ -174,6 +174,7 @@ func (sim *Simulator) routes() {
 	s.HandleRaw("GET "+g+"/{node}", sim.graph(sim.getNode))
 	s.HandleRaw("POST "+g+"/{node}", sim.graph(sim.editTemplate))
 	s.HandleRaw("DELETE "+g+"/{node}", sim.graph(sim.deleteNode))
+	s.HandleRaw("GET "+g+"/{node}/phone_numbers", sim.graph(sim.phoneNumbers))
 	s.HandleRaw("GET "+g+"/{node}/subscribed_apps", sim.graph(sim.subscribedApps))
 	s.HandleRaw("POST "+g+"/{node}/subscribed_apps", sim.graph(sim.subscribe))
 	s.HandleRaw("DELETE "+g+"/{node}/subscribed_apps", sim.graph(sim.unsubscribe))

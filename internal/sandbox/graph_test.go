@@ -281,6 +281,28 @@ func TestAccountNodes(t *testing.T) {
 	if _, err := c.GetPhoneNumber(ctx, tok, "5550001"); graphCode(err) != 100 {
 		t.Fatalf("unknown node: got %v, want 100", err)
 	}
+	// GET /{waba_id}/phone_numbers over real HTTP, as any Graph client
+	// would: the WABA's sandbox numbers.
+	second := newSandbox(t, b, b.Project)
+	req, _ := http.NewRequest("GET", b.Srv.URL+sandbox.GraphPrefix+"/v24.0/"+*cfg.BusinessAccountID+"/phone_numbers", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Data []struct {
+			ID                 string `json:"id"`
+			DisplayPhoneNumber string `json:"display_phone_number"`
+			VerifiedName       string `json:"verified_name"`
+		} `json:"data"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&list)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || len(list.Data) != 2 || list.Data[0].ID != cfg.PhoneNumberID ||
+		list.Data[1].ID != second.PhoneNumberID || list.Data[0].DisplayPhoneNumber == "" || list.Data[0].VerifiedName == "" {
+		t.Fatalf("phone_numbers: %d %+v %v", res.StatusCode, list, err)
+	}
 	// s.Graph hands sandbox configs the in-process client.
 	if b.API.Graph(cfg).BaseURL != sandbox.LocalBaseURL {
 		t.Fatalf("Graph(sandbox) = %s", b.API.Graph(cfg).BaseURL)

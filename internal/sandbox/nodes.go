@@ -155,6 +155,25 @@ func (sim *Simulator) deleteNode(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// phoneNumbers is GET /{waba_id}/phone_numbers: the WABA's sandbox numbers,
+// as Meta lists a WABA's numbers (one page).
+func (sim *Simulator) phoneNumbers(w http.ResponseWriter, r *http.Request) error {
+	_, waba, err := sim.wabaConfig(r)
+	if err != nil {
+		return err
+	}
+	cfgs, err := sandboxConfigsByWABA(r.Context(), sim.s.DB.Read(), waba)
+	if err != nil {
+		return err
+	}
+	data := make([]map[string]any, len(cfgs))
+	for i, cfg := range cfgs {
+		data[i] = phoneNode(cfg)
+	}
+	writeGraphJSON(w, http.StatusOK, map[string]any{"data": data})
+	return nil
+}
+
 func (sim *Simulator) subscribedApps(w http.ResponseWriter, r *http.Request) error {
 	_, waba, err := sim.wabaConfig(r)
 	if err != nil {
