@@ -223,7 +223,7 @@ func (sim *Simulator) checkTemplate(ctx context.Context, cfg *parley.WhatsAppCon
 	if cfg.BusinessAccountID == nil {
 		return nil, errTemplateMissing
 	}
-	if err := ensureWABA(ctx, sim.s.DB.Write(), *cfg.BusinessAccountID); err != nil {
+	if err := sim.ensureWABA(ctx, *cfg.BusinessAccountID); err != nil {
 		return nil, err
 	}
 	t, err := findTemplate(ctx, sim.s.DB.Read(), *cfg.BusinessAccountID, name, code)

@@ -34,7 +34,7 @@ func (sim *Simulator) wabaConfig(r *http.Request) (*parley.WhatsAppConfig, strin
 	if err != nil {
 		return nil, "", err
 	}
-	if err := ensureWABA(r.Context(), sim.s.DB.Write(), id); err != nil {
+	if err := sim.ensureWABA(r.Context(), id); err != nil {
 		return nil, "", err
 	}
 	return cfg, id, nil

@@ -93,6 +93,22 @@ func lastInbound(ctx context.Context, c *store.Conn, configID, phone string) (*t
 	return store.TimePtr(at), nil
 }
 
+// ensureWABA is ensureWABA in a transaction of its own (after a read that
+// finds most WABAs already recorded): the WABA row and its hello_world
+// commit together, so concurrent first sends to a new WABA (a broadcast's)
+// never see the WABA without its template.
+func (sim *Simulator) ensureWABA(ctx context.Context, wabaID string) error {
+	var one int
+	err := sim.s.DB.Read().QueryRow(ctx, `SELECT 1 FROM sandbox_wabas WHERE waba_id = ?`, wabaID).Scan(&one)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sandbox: find waba: %w", err)
+	}
+	return sim.s.DB.Tx(ctx, func(tx *store.Conn) error { return ensureWABA(ctx, tx, wabaID) })
+}
+
 // ensureWABA records a sandbox WABA on first use and seeds it with Meta's
 // default hello_world template, as every new WABA has.
 func ensureWABA(ctx context.Context, c *store.Conn, wabaID string) error {
