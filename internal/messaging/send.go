@@ -36,6 +36,15 @@ func Send(ctx context.Context, s *api.Server, projectID string, cfg *parley.What
 	return svc(s).send(ctx, projectID, cfg, req)
 }
 
+// SendTx is Send inside the caller's transaction tx: the message, its send
+// job and its events commit or roll back with the caller's own changes (a
+// broadcast records which recipient the message is for in the same
+// transaction). The caller wakes the workers after its commit
+// (s.JobsEnqueued and s.EventsWritten).
+func SendTx(ctx context.Context, tx *store.Conn, s *api.Server, projectID string, cfg *parley.WhatsAppConfig, req SendRequest) (*parley.Message, error) {
+	return svc(s).sendTx(ctx, tx, projectID, cfg, req)
+}
+
 type sendPayload struct {
 	MessageID string `json:"message_id"`
 }
@@ -61,6 +70,20 @@ func (sv *service) scheduleAutoEnd(ctx context.Context, tx *store.Conn, conversa
 }
 
 func (sv *service) send(ctx context.Context, projectID string, cfg *parley.WhatsAppConfig, req SendRequest) (*parley.Message, error) {
+	var msg *parley.Message
+	err := sv.api.DB.Tx(ctx, func(tx *store.Conn) error {
+		var err error
+		msg, err = sv.sendTx(ctx, tx, projectID, cfg, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	sv.afterCommit()
+	return msg, nil
+}
+
+func (sv *service) sendTx(ctx context.Context, tx *store.Conn, projectID string, cfg *parley.WhatsAppConfig, req SendRequest) (*parley.Message, error) {
 	o := req.Message
 	if o == nil || o.Body == nil || o.MessageType == "" {
 		return nil, parley.Invalid("Validation failed", "Message can't be blank")
@@ -69,7 +92,7 @@ func (sv *service) send(ctx context.Context, projectID string, cfg *parley.Whats
 		return nil, configNotFound()
 	}
 	var msg *parley.Message
-	err := sv.api.DB.Tx(ctx, func(tx *store.Conn) error {
+	err := func() error {
 		t := now()
 		var cv *parley.Conversation
 		created := false
@@ -157,11 +180,10 @@ func (sv *service) send(ctx context.Context, projectID string, cfg *parley.Whats
 			}
 		}
 		return nil
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
-	sv.afterCommit()
 	return msg, nil
 }
 

@@ -108,6 +108,9 @@ var kapsoRoutes = []kapsoRoute{
 	{plFile, "/whatsapp_configs/{whatsapp_config_id}/whatsapp_webhooks/{id}", "GET", "/whatsapp_configs/{id}/whatsapp_webhooks/{webhook_id}"},
 	{plFile, "/whatsapp_configs/{whatsapp_config_id}/whatsapp_webhooks/{id}", "PATCH", "/whatsapp_configs/{id}/whatsapp_webhooks/{webhook_id}"},
 	{plFile, "/whatsapp_configs/{whatsapp_config_id}/whatsapp_webhooks/{id}", "DELETE", "/whatsapp_configs/{id}/whatsapp_webhooks/{webhook_id}"},
+	{plFile, "/whatsapp_configs/{whatsapp_config_id}/display_name_requests", "GET", "/whatsapp_configs/{id}/display_name_requests"},
+	{plFile, "/whatsapp_configs/{whatsapp_config_id}/display_name_requests", "POST", "/whatsapp_configs/{id}/display_name_requests"},
+	{plFile, "/whatsapp_configs/{whatsapp_config_id}/display_name_requests/{id}", "GET", "/whatsapp_configs/{id}/display_name_requests/{request_id}"},
 
 	{waFile, "/whatsapp_conversations", "GET", "/whatsapp_conversations"},
 	{waFile, "/whatsapp_conversations/{conversation_id}", "GET", "/whatsapp_conversations/{conversation_id}"},
@@ -149,6 +152,13 @@ var kapsoRoutes = []kapsoRoute{
 
 	{waFile, "/whatsapp_calls", "GET", "/whatsapp_calls"},
 	{waFile, "/whatsapp_calls/{id}", "GET", "/whatsapp_calls/{id}"},
+
+	{plFile, "/whatsapp_broadcasts", "GET", "/whatsapp_broadcasts"},
+	{plFile, "/whatsapp_broadcasts", "POST", "/whatsapp_broadcasts"},
+	{plFile, "/whatsapp_broadcasts/{broadcast_id}", "GET", "/whatsapp_broadcasts/{broadcast_id}"},
+	{plFile, "/whatsapp_broadcasts/{broadcast_id}/recipients", "GET", "/whatsapp_broadcasts/{broadcast_id}/recipients"},
+	{plFile, "/whatsapp_broadcasts/{broadcast_id}/recipients", "POST", "/whatsapp_broadcasts/{broadcast_id}/recipients"},
+	{plFile, "/whatsapp_broadcasts/{broadcast_id}/send", "POST", "/whatsapp_broadcasts/{broadcast_id}/send"},
 }
 
 // loadKapso loads one of Kapso's specs from testdata with the errata applied.

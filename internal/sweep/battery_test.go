@@ -183,6 +183,10 @@ func resourceFor(path, param string) string {
 		return "config_webhook"
 	case "delivery_id":
 		return "delivery"
+	case "broadcast_id":
+		return "broadcast"
+	case "request_id":
+		return "display_name_request"
 	case "whatsapp_config_id":
 		return "prod_config"
 	case "template_id":
@@ -301,6 +305,8 @@ func (b *builder) baseBody(o *opInfo, group string) map[string]any {
 			"calls_enabled": false, "inbound_processing_enabled": true})
 	case "PATCH /whatsapp_configs/{id}":
 		return obj("whatsapp_config", map[string]any{"name": "Main line"})
+	case "POST /whatsapp_configs/{id}/display_name_requests":
+		return obj("display_name_request", map[string]any{"new_display_name": fmt.Sprintf("Acme Support %d", n)})
 	case "POST /whatsapp_configs/{id}/sandbox_messages":
 		return map[string]any{"from": w.phone, "profile_name": "Sheena Nelson", "type": "text", "text": map[string]any{"body": "hi"}}
 	case "POST /whatsapp_configs/{id}/whatsapp_webhooks":
@@ -357,6 +363,12 @@ func (b *builder) baseBody(o *opInfo, group string) map[string]any {
 			"whatsapp_config_id": w.id("prod_config")})
 	case "POST /whatsapp_templates/{template_id}/submit", "POST /whatsapp_templates/sync":
 		return map[string]any{"whatsapp_config_id": w.id("prod_config")}
+	case "POST /whatsapp_broadcasts":
+		return obj("whatsapp_broadcast", map[string]any{"name": fmt.Sprintf("Sweep broadcast %d", n),
+			"whatsapp_config_id": w.id("prod_config"), "whatsapp_template_id": w.id("approved_template")})
+	case "POST /whatsapp_broadcasts/{broadcast_id}/recipients":
+		return map[string]any{"recipients": []any{map[string]any{"phone_number": fmt.Sprintf("+1415556%04d", n%10000),
+			"template_parameters": []any{"Ana", "A-17"}}}}
 	}
 	if o.body == nil {
 		return nil
@@ -948,6 +960,9 @@ var leniencies = []struct {
 	{"*", "message.contacts[].urls[].url", "non-numeric, non-boolean string|invalid URL|javascript: URL|URL without host|number for string",
 		"contact cards are Meta's free text: only types are checked"},
 	{"*", "message.media_file", "", "media_file is a multipart upload field; JSON bodies ignore it"},
+	{"POST /whatsapp_broadcasts/{broadcast_id}/recipients", "recipients[].whatsapp_contact_id",
+		"number for string|non-numeric, non-boolean string|non-UUID id|random UUID",
+		"a contact that does not exist is one recipient's error in Kapso's 201 RecipientBatchResponse, as a bad phone number is"},
 }
 
 func lenient(o *opInfo, prop, variant string) bool {

@@ -87,6 +87,8 @@ func seed(t *testing.T, b *apitest.Bundle, n int) *world {
 		"webhook_verify_token": fmt.Sprintf("verify-%d", n), "webhook_destination_url": "https://example.com/raw"}}))
 	w.ids["sandbox_config"] = idOf(must(201, "POST", "/whatsapp_configs", map[string]any{"whatsapp_config": map[string]any{
 		"name": fmt.Sprintf("Sandbox %d", n), "kind": "sandbox"}}))
+	w.ids["display_name_request"] = idOf(must(201, "POST", "/whatsapp_configs/"+w.id("prod_config")+"/display_name_requests",
+		map[string]any{"display_name_request": map[string]any{"new_display_name": fmt.Sprintf("Acme Support %d", n)}}))
 	w.ids["config_webhook"] = idOf(must(201, "POST", "/whatsapp_configs/"+w.id("prod_config")+"/whatsapp_webhooks", map[string]any{"whatsapp_webhook": map[string]any{
 		"url": "https://hooks.example.com/config", "secret_key": "whsec-0123456789", "events": []string{"whatsapp.message.received", "whatsapp.message.sent"}}}))
 	w.ids["project_webhook"] = idOf(must(201, "POST", "/webhooks", map[string]any{"webhook": map[string]any{
@@ -145,6 +147,12 @@ func seed(t *testing.T, b *apitest.Bundle, n int) *world {
 		fmt.Sprintf("99887766%d", n), w.id("approved_template")); err != nil {
 		t.Fatal(err)
 	}
+
+	// A draft broadcast of the approved template, with one recipient.
+	w.ids["broadcast"] = idOf(must(201, "POST", "/whatsapp_broadcasts", map[string]any{"whatsapp_broadcast": map[string]any{
+		"name": fmt.Sprintf("Promo %d", n), "whatsapp_config_id": w.id("prod_config"), "whatsapp_template_id": w.id("approved_template")}}))
+	must(201, "POST", "/whatsapp_broadcasts/"+w.id("broadcast")+"/recipients", map[string]any{"recipients": []any{
+		map[string]any{"phone_number": w.phone, "template_parameters": []any{"Ana", "A-17"}}}})
 
 	// A call and a call permission, as Meta's calling webhooks would leave them.
 	call, perm := store.NewID(), store.NewID()

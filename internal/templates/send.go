@@ -331,23 +331,49 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, a *api.Auth) erro
 	if t.Status != parley.TemplateApproved {
 		return parley.Invalid("Template is not approved", fmt.Sprintf("Template status is %s; only approved templates can be sent", t.Status))
 	}
-	comps := decodeComponents(t.Components)
-	names := placeholders(bodyText(comps))
-	bodyPs, values, err := bodyParams(t, names, sf.Params)
-	if err != nil {
-		return err
-	}
-	hp, err := headerParam(t, componentOf(comps, "HEADER"), sf)
-	if err != nil {
-		return err
-	}
-	buttons, err := buttonComponents(comps, sf, values, names)
+	o, err := buildMessage(t, sf)
 	if err != nil {
 		return err
 	}
 	cfg, err := graphConfig(ctx, h.s.DB.Read(), t, cfgID, custID)
 	if err != nil {
 		return err
+	}
+	msg, err := messaging.Send(ctx, h.s, a.ProjectID, cfg, messaging.SendRequest{PhoneNumber: sf.Phone, Message: o})
+	if err != nil {
+		return err
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{
+		"status": "success", "message": "Template message sent successfully", "template_id": t.ID, "template_name": t.Name,
+		"message_id": msg.ID,
+		// The Graph call happens in the send job; this is Meta's acceptance
+		// shape with Parley's message id (the wamid lands on the message).
+		"response": map[string]any{
+			"messaging_product": "whatsapp",
+			"contacts":          []any{map[string]any{"input": sf.Phone, "wa_id": parley.NormalizePhone(sf.Phone)}},
+			"messages":          []any{map[string]any{"id": msg.ID, "message_status": "accepted"}},
+		},
+	})
+	return nil
+}
+
+// buildMessage checks sf's parameters against template t and builds the
+// template message (Meta's components, Kapso's message_type_data and
+// metadata, the rendered body as content).
+func buildMessage(t *parley.Template, sf *sendFields) (*messaging.Outbound, error) {
+	comps := decodeComponents(t.Components)
+	names := placeholders(bodyText(comps))
+	bodyPs, values, err := bodyParams(t, names, sf.Params)
+	if err != nil {
+		return nil, err
+	}
+	hp, err := headerParam(t, componentOf(comps, "HEADER"), sf)
+	if err != nil {
+		return nil, err
+	}
+	buttons, err := buttonComponents(comps, sf, values, names)
+	if err != nil {
+		return nil, err
 	}
 	var components []any
 	if hp != nil {
@@ -376,22 +402,6 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, a *api.Auth) erro
 	if sf.HeaderFilename != nil {
 		data["header_filename"] = *sf.HeaderFilename
 	}
-	o := &messaging.Outbound{MessageType: "template", Content: &content, MessageTypeData: data, Metadata: meta,
-		Body: map[string]any{"type": "template", "template": tpl}}
-	msg, err := messaging.Send(ctx, h.s, a.ProjectID, cfg, messaging.SendRequest{PhoneNumber: sf.Phone, Message: o})
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{
-		"status": "success", "message": "Template message sent successfully", "template_id": t.ID, "template_name": t.Name,
-		"message_id": msg.ID,
-		// The Graph call happens in the send job; this is Meta's acceptance
-		// shape with Parley's message id (the wamid lands on the message).
-		"response": map[string]any{
-			"messaging_product": "whatsapp",
-			"contacts":          []any{map[string]any{"input": sf.Phone, "wa_id": parley.NormalizePhone(sf.Phone)}},
-			"messages":          []any{map[string]any{"id": msg.ID, "message_status": "accepted"}},
-		},
-	})
-	return nil
+	return &messaging.Outbound{MessageType: "template", Content: &content, MessageTypeData: data, Metadata: meta,
+		Body: map[string]any{"type": "template", "template": tpl}}, nil
 }
