@@ -51,25 +51,27 @@ func checkNUL(body []byte) error {
 		return nil
 	}
 	var v any
-	if json.Unmarshal(body, &v) != nil || !hasNUL(v) {
+	if json.Unmarshal(body, &v) != nil || !HasNUL(v) {
 		return nil
 	}
 	return parley.Invalid("Invalid parameters", "Strings must not contain null characters (\\u0000)")
 }
 
-func hasNUL(v any) bool {
+// HasNUL reports whether a decoded JSON value holds a NUL character in a
+// string or a key (text PostgreSQL cannot store).
+func HasNUL(v any) bool {
 	switch x := v.(type) {
 	case string:
 		return strings.ContainsRune(x, 0)
 	case []any:
 		for _, e := range x {
-			if hasNUL(e) {
+			if HasNUL(e) {
 				return true
 			}
 		}
 	case map[string]any:
 		for k, e := range x {
-			if strings.ContainsRune(k, 0) || hasNUL(e) {
+			if strings.ContainsRune(k, 0) || HasNUL(e) {
 				return true
 			}
 		}

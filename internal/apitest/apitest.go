@@ -15,11 +15,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/api"
 	"github.com/parleyhq/parley/internal/app"
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/jobs"
 	"github.com/parleyhq/parley/internal/secrets"
 	"github.com/parleyhq/parley/internal/store"
 	"github.com/parleyhq/parley/internal/store/storetest"
@@ -177,4 +179,49 @@ func (b *Bundle) SubscribeAll(configID string) string {
 	evs := slices.DeleteFunc(slices.Clone(parley.ConfigEvents), func(e string) bool { return e == parley.EventConversationInactive })
 	return b.Must(201, "POST", "/whatsapp_configs/"+configID+"/whatsapp_webhooks", map[string]any{
 		"url": "https://hooks.example.com/all", "events": evs}).Data()["id"].(string)
+}
+
+// NewRunner returns a job runner on the bundle's database that polls every
+// 20 ms, with the handlers each register function adds (an area's
+// RegisterJobs).
+func (b *Bundle) NewRunner(register ...func(*jobs.Runner, *api.Server)) *jobs.Runner {
+	r := jobs.NewRunner(b.DB, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r.Poll = 20 * time.Millisecond
+	for _, f := range register {
+		f(r, b.API)
+	}
+	return r
+}
+
+// StartRunner runs r until the test ends, woken whenever the API enqueues
+// a job.
+func (b *Bundle) StartRunner(r *jobs.Runner) {
+	b.API.Hooks.JobsEnqueued = r.Wake
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	b.T.Cleanup(func() { cancel(); <-done })
+	r.Wake()
+}
+
+// Count returns the integer a query answers (a COUNT), on the read pool.
+func (b *Bundle) Count(q string, args ...any) int {
+	b.T.Helper()
+	var n int
+	if err := b.DB.Read().QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		b.T.Fatal(err)
+	}
+	return n
+}
+
+// WaitFor polls cond until it holds, failing the test after limit.
+func WaitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

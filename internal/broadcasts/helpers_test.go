@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -105,25 +104,14 @@ func setup(t *testing.T, o opts) *env {
 	e := &env{Bundle: b, g: g}
 	e.cfg = prodConfig(t, b, b.Project)
 	e.tpl = approvedTemplate(t, b, b.Project, e.cfg, "promo", "Hi {{1}}, use code {{2}}.", nil)
-	e.runner = jobs.NewRunner(b.DB, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	e.runner.Poll = 20 * time.Millisecond
-	messaging.RegisterJobs(e.runner, b.API)
-	sandbox.RegisterJobs(e.runner, b.API)
-	broadcasts.RegisterJobs(e.runner, b.API)
+	e.runner = b.NewRunner(messaging.RegisterJobs, sandbox.RegisterJobs, broadcasts.RegisterJobs)
 	if !o.noRunner {
 		e.startRunner(t)
 	}
 	return e
 }
 
-func (e *env) startRunner(t *testing.T) {
-	e.API.Hooks.JobsEnqueued = e.runner.Wake
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.runner.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	e.runner.Wake()
-}
+func (e *env) startRunner(*testing.T) { e.StartRunner(e.runner) }
 
 // prodConfig inserts a production config with a WABA and an access token.
 func prodConfig(t *testing.T, b *apitest.Bundle, project string) *parley.WhatsAppConfig {
@@ -201,22 +189,12 @@ func recipientsOf(ps []string) map[string]any {
 // waitFor polls cond until it holds, failing the test after 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	apitest.WaitFor(t, what, 20*time.Second, cond)
 }
 
 func (e *env) count(t *testing.T, q string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := e.DB.Read().QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return e.Count(q, args...)
 }
 
 // allRecipients pages through a broadcast's recipients.

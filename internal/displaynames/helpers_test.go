@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -96,23 +95,14 @@ func setup(t *testing.T, run bool) *env {
 		d.Graph = func(*parley.WhatsAppConfig) *whatsapp.Client { return client }
 	})
 	e := &env{Bundle: b, g: g}
-	e.runner = jobs.NewRunner(b.DB, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	e.runner.Poll = 20 * time.Millisecond
-	displaynames.RegisterJobs(e.runner, b.API)
+	e.runner = b.NewRunner(displaynames.RegisterJobs)
 	if run {
 		e.start(t)
 	}
 	return e
 }
 
-func (e *env) start(t *testing.T) {
-	e.API.Hooks.JobsEnqueued = e.runner.Wake
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.runner.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	e.runner.Wake()
-}
+func (e *env) start(*testing.T) { e.StartRunner(e.runner) }
 
 var phoneSeq struct {
 	sync.Mutex

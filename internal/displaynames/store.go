@@ -151,21 +151,17 @@ func listRequests(ctx context.Context, c *store.Conn, projectID, configID string
 
 // getRequest returns one request of a project's config.
 func getRequest(ctx context.Context, c *store.Conn, projectID, configID, id string) (*Request, error) {
-	r, err := scan(c.QueryRow(ctx, `SELECT `+cols+` FROM display_name_requests WHERE id = ? AND project_id = ? AND whatsapp_config_id = ?`,
-		id, projectID, configID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, parley.NotFound("Display name request")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("displaynames: get request: %w", err)
-	}
-	return r, nil
+	return getWhere(ctx, c, `id = ? AND project_id = ? AND whatsapp_config_id = ?`, id, projectID, configID)
 }
 
 // getRequestByID returns a request of any project (for the jobs, which
 // carry ids checked when they were enqueued).
 func getRequestByID(ctx context.Context, c *store.Conn, id string) (*Request, error) {
-	r, err := scan(c.QueryRow(ctx, `SELECT `+cols+` FROM display_name_requests WHERE id = ?`, id))
+	return getWhere(ctx, c, `id = ?`, id)
+}
+
+func getWhere(ctx context.Context, c *store.Conn, where string, args ...any) (*Request, error) {
+	r, err := scan(c.QueryRow(ctx, `SELECT `+cols+` FROM display_name_requests WHERE `+where, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, parley.NotFound("Display name request")
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -120,23 +119,14 @@ func setup(t *testing.T, o setupOpts) *env {
 	e := &env{Bundle: b, g: g}
 	e.cfg = newConfig(t, b, b.Project, phoneID, wabaID)
 	b.SubscribeAll(e.cfg.ID)
-	e.runner = jobs.NewRunner(b.DB, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	e.runner.Poll = 20 * time.Millisecond
-	messaging.RegisterJobs(e.runner, b.API)
+	e.runner = b.NewRunner(messaging.RegisterJobs)
 	if !o.noRunner {
 		e.startRunner(t)
 	}
 	return e
 }
 
-func (e *env) startRunner(t *testing.T) {
-	e.API.Hooks.JobsEnqueued = e.runner.Wake
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.runner.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	e.runner.Wake()
-}
+func (e *env) startRunner(*testing.T) { e.StartRunner(e.runner) }
 
 func newConfig(t *testing.T, b *apitest.Bundle, project, pnid, waba string) *parley.WhatsAppConfig {
 	t.Helper()
@@ -156,22 +146,12 @@ func newConfig(t *testing.T, b *apitest.Bundle, project, pnid, waba string) *par
 // waitFor polls cond until it holds, failing the test after 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	apitest.WaitFor(t, what, 10*time.Second, cond)
 }
 
 func (e *env) count(t *testing.T, q string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := e.DB.Read().QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return e.Count(q, args...)
 }
 
 // eventsOf returns the events of a type, oldest first, as decoded v2 and v1

@@ -598,32 +598,7 @@ func firstConfig(ctx context.Context, c *store.Conn, projectID string, customerI
 // configsByWABA returns the configs of a WhatsApp Business Account, in any
 // project (template status updates carry only the WABA id).
 func configsByWABA(ctx context.Context, c *store.Conn, wabaID string) ([]*parley.WhatsAppConfig, error) {
-	rows, err := c.Query(ctx, `SELECT id FROM whatsapp_configs WHERE business_account_id = ? ORDER BY created_at, id`, wabaID)
-	if err != nil {
-		return nil, fmt.Errorf("messaging: configs by waba: %w", err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]*parley.WhatsAppConfig, 0, len(ids))
-	for _, id := range ids {
-		cfg, err := store.GetConfigByID(ctx, c, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cfg)
-	}
-	return out, nil
+	return store.ConfigsByWABA(ctx, c, wabaID, "")
 }
 
 // endIfIdle ends an active conversation whose last activity is older than

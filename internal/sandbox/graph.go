@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/parleyhq/parley/internal/api"
 )
 
 // graphError is a Graph API error answer.
@@ -143,28 +145,6 @@ func storableText(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
-// hasNUL reports whether a decoded JSON value holds a NUL character in a
-// string or key.
-func hasNUL(v any) bool {
-	switch x := v.(type) {
-	case string:
-		return strings.ContainsRune(x, 0)
-	case []any:
-		for _, e := range x {
-			if hasNUL(e) {
-				return true
-			}
-		}
-	case map[string]any:
-		for k, e := range x {
-			if strings.ContainsRune(k, 0) || hasNUL(e) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // routes registers the simulator's routes on its server.
 func (sim *Simulator) routes() {
 	s := sim.s
@@ -202,7 +182,7 @@ func (sim *Simulator) readJSON(w http.ResponseWriter, r *http.Request) (map[stri
 	}
 	if bytes.Contains(body, []byte(`\u0000`)) {
 		var v any
-		if json.Unmarshal(body, &v) == nil && hasNUL(v) {
+		if json.Unmarshal(body, &v) == nil && api.HasNUL(v) {
 			return nil, errInvalidParam("Parameters must not contain null characters (\\u0000).")
 		}
 	}

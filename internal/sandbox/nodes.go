@@ -162,7 +162,7 @@ func (sim *Simulator) phoneNumbers(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	cfgs, err := sandboxConfigsByWABA(r.Context(), sim.s.DB.Read(), waba)
+	cfgs, err := store.ConfigsByWABA(r.Context(), sim.s.DB.Read(), waba, parley.KindSandbox)
 	if err != nil {
 		return err
 	}

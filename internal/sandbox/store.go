@@ -50,37 +50,6 @@ func sandboxConfigByWABA(ctx context.Context, c *store.Conn, wabaID string) (*pa
 	return store.GetConfigByID(ctx, c, id)
 }
 
-// sandboxConfigsByWABA returns the sandbox configs of a WABA, oldest first.
-func sandboxConfigsByWABA(ctx context.Context, c *store.Conn, wabaID string) ([]*parley.WhatsAppConfig, error) {
-	rows, err := c.Query(ctx, `SELECT id FROM whatsapp_configs WHERE kind = ? AND business_account_id = ? ORDER BY created_at, id`,
-		parley.KindSandbox, wabaID)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: configs by waba: %w", err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]*parley.WhatsAppConfig, 0, len(ids))
-	for _, id := range ids {
-		cfg, err := store.GetConfigByID(ctx, c, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cfg)
-	}
-	return out, nil
-}
-
 // lastInbound returns when the customer last wrote to the config, or nil.
 // Stored phone numbers are digits; a leading '+' is tolerated.
 func lastInbound(ctx context.Context, c *store.Conn, configID, phone string) (*time.Time, error) {

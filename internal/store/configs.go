@@ -106,6 +106,42 @@ func GetConfig(ctx context.Context, c *Conn, projectID, id string) (*parley.What
 	return cfg, nil
 }
 
+// ConfigsByWABA returns the configs of a WhatsApp Business Account in any
+// project (template status updates carry only the WABA id), oldest first;
+// kind, when not empty, keeps only the configs of that kind.
+func ConfigsByWABA(ctx context.Context, c *Conn, wabaID, kind string) ([]*parley.WhatsAppConfig, error) {
+	q, args := `SELECT id FROM whatsapp_configs WHERE business_account_id = ?`, []any{wabaID}
+	if kind != "" {
+		q, args = q+` AND kind = ?`, append(args, kind)
+	}
+	rows, err := c.Query(ctx, q+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: configs by waba: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]*parley.WhatsAppConfig, 0, len(ids))
+	for _, id := range ids {
+		cfg, err := GetConfigByID(ctx, c, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cfg)
+	}
+	return out, nil
+}
+
 // GetConfigByID returns a config of any project (for workers, which carry
 // ids that were checked when the work was enqueued).
 func GetConfigByID(ctx context.Context, c *Conn, id string) (*parley.WhatsAppConfig, error) {
