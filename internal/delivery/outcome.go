@@ -181,10 +181,26 @@ func (s *Service) finishBatch(ctx context.Context, batch []*outcome) (claimed bo
 				}
 				continue
 			}
+			var outs []*outcome
 			for _, o := range batch {
-				if o.j.WebhookID != wh {
-					continue
+				if o.j.WebhookID == wh {
+					outs = append(outs, o)
 				}
+			}
+			if tx.Postgres() && len(outs) > 1 && !slices.ContainsFunc(outs, func(o *outcome) bool { return o.res.ok }) {
+				// Only failures: those that schedule a retry in one
+				// statement, the rest one by one below. (With a success
+				// among them the order of the outcomes decides the
+				// failure streak, so each is recorded in turn.)
+				rest, err := s.finishRetriesPG(ctx, tx, wh, outs, now)
+				if errors.Is(err, errSavepoint) {
+					return err
+				}
+				if err == nil {
+					outs = rest
+				}
+			}
+			for _, o := range outs {
 				o.err = nil
 				err := savepoint(ctx, tx, func() error {
 					p, c, err := s.finishOne(ctx, tx, o.j, o.res, now)
@@ -430,6 +446,84 @@ func (s *Service) finishSucceededPG(ctx context.Context, tx *store.Conn, ok []*o
 		}
 	}
 	return streakEnds, nil
+}
+
+// finishRetriesPG records, on PostgreSQL, the failures of webhook wh that
+// only schedule a retry (not the last attempt, not a batch, the webhook
+// not paused by them) in one savepoint: the failure streak is started
+// once, then the deliveries still leased get their retry time and their
+// attempts in one statement from array parameters, as finishSucceededPG
+// does for successes. It returns the outcomes left for finishOne (last
+// attempts, batches, or all of them when the webhook is to be paused); on
+// an error (the savepoint rolled back) the caller records them all one by
+// one.
+func (s *Service) finishRetriesPG(ctx context.Context, tx *store.Conn, wh string, outs []*outcome, now time.Time) (rest []*outcome, err error) {
+	err = savepoint(ctx, tx, func() error {
+		rest = nil
+		first := outs[0].res.started
+		for _, o := range outs {
+			if o.res.started.Before(first) {
+				first = o.res.started
+			}
+		}
+		var active bool
+		var since, pausedAt sql.NullInt64
+		if err := tx.QueryRow(ctx, `UPDATE whatsapp_webhooks SET failing_since = COALESCE(failing_since, ?) WHERE id = ?
+			RETURNING failing_since, active, paused_at`, store.Micros(first), wh).Scan(&since, &active, &pausedAt); err != nil {
+			return err
+		}
+		if pausedAt.Valid || (s.cfg.PauseAfter > 0 && active && since.Valid && now.Sub(store.Time(since.Int64)) >= s.cfg.PauseAfter) {
+			rest = outs // finishOne pauses the webhook and fails them
+			return nil
+		}
+		var retry []*outcome
+		for _, o := range outs {
+			if o.j.IsBatch || o.j.AttemptsCount >= o.j.MaxAttempts {
+				rest = append(rest, o)
+			} else {
+				retry = append(retry, o)
+			}
+		}
+		if len(retry) == 0 {
+			return nil
+		}
+		slices.SortFunc(retry, func(a, b *outcome) int { return strings.Compare(a.j.ID, b.j.ID) })
+		n := len(retry)
+		ids, attemptIDs := make([]string, n), make([]string, n)
+		started, latency, next := make([]int64, n), make([]int64, n), make([]int64, n)
+		codes, numbers := make([]*int64, n), make([]int64, n)
+		errs, snippets := make([]*string, n), make([]*string, n)
+		for i, o := range retry {
+			ids[i], attemptIDs[i] = o.j.ID, store.NewID()
+			started[i], latency[i] = store.Micros(o.res.started), o.res.latency.Milliseconds()
+			next[i] = store.Micros(now.Add(s.retryDelay(o.j, o.res)))
+			numbers[i] = int64(o.j.AttemptsCount)
+			if o.res.status != 0 {
+				c := int64(o.res.status)
+				codes[i] = &c
+			}
+			if o.res.err != "" {
+				e := o.res.err
+				errs[i] = &e
+			}
+			if o.res.snippet != "" {
+				sn := o.res.snippet
+				snippets[i] = &sn
+			}
+		}
+		_, err := tx.Exec(ctx, `WITH v AS (
+				SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[]), CAST(? AS INTEGER[]),
+					CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[])) WITH ORDINALITY
+					AS v(id, started, code, attempt_id, number, latency, error, snippet, next, n)),
+			u AS (UPDATE deliveries SET status = 'pending', next_attempt_at = v.next, locked_by = NULL, locked_until = NULL,
+					last_attempt_at = v.started, last_status_code = v.code, last_error = v.error, updated_at = ?
+				FROM v WHERE deliveries.id = v.id AND deliveries.locked_by = ? RETURNING deliveries.id)
+			INSERT INTO delivery_attempts (id, delivery_id, number, started_at, status_code, latency_ms, error, response_snippet)
+				SELECT v.attempt_id, v.id, v.number, v.started, v.code, v.latency, v.error, v.snippet FROM v JOIN u ON u.id = v.id ORDER BY v.n`,
+			ids, started, codes, attemptIDs, numbers, latency, errs, snippets, next, store.Micros(now), s.id)
+		return err
+	})
+	return rest, err
 }
 
 // insertAttempts inserts the attempt rows of outcomes in one statement.

@@ -1557,3 +1557,58 @@ func TestBrokenConnectionIsOneAttempt(t *testing.T) {
 		t.Fatalf("delivery: %+v", ds)
 	}
 }
+
+// A batch of only failures of one webhook (on PostgreSQL one statement for
+// those that schedule a retry) records each attempt, schedules each retry,
+// starts the failure streak, fails the delivery on its last attempt, and
+// drops the outcome of a delivery whose lease was taken over.
+func TestBatchOfFailuresOfOneWebhook(t *testing.T) {
+	e := newEnv(t)
+	wh := e.addWebhook("http://127.0.0.1:1/f", hookOpts{retryCustom: true, retryMax: 2, backoff: 60})
+	for i := 0; i < 4; i++ {
+		e.emit(msgEvent(parley.EventMessageReceived, "", 0, fmt.Sprint(i)))
+	}
+	s := e.service()
+	now := time.Now()
+	jobs := claimAll(t, s)
+	if len(jobs) != 4 {
+		t.Fatalf("claimed %d", len(jobs))
+	}
+	jobs[3].AttemptsCount = 2 // its last attempt
+	if _, err := e.db.Write().Exec(context.Background(), `UPDATE deliveries SET locked_by = 'someone-else' WHERE id = ?`, jobs[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	batch := []*outcome{
+		{j: jobs[0], res: failed(500, now)}, {j: jobs[1], res: failed(503, now.Add(time.Millisecond))},
+		{j: jobs[2], res: failed(500, now)}, {j: jobs[3], res: failed(502, now)},
+	}
+	if _, err := s.finishBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if e.failingSince(wh) == nil {
+		t.Fatal("the failure streak did not start")
+	}
+	byID := map[string]*Delivery{}
+	for _, d := range e.deliveries(wh) {
+		byID[d.ID] = d
+	}
+	for i, want := range []struct {
+		status   string
+		code     int
+		attempts int
+	}{{StatusPending, 500, 1}, {StatusPending, 503, 1}, {StatusDelivering, 0, 0}, {StatusFailed, 502, 1}} {
+		d := byID[jobs[i].ID]
+		if d.Status != want.status || len(d.Attempts) != want.attempts {
+			t.Fatalf("delivery %d: %s with %d attempts, want %s with %d", i, d.Status, len(d.Attempts), want.status, want.attempts)
+		}
+		if want.attempts == 0 {
+			continue
+		}
+		if *d.Attempts[0].StatusCode != want.code || d.LastStatusCode == nil || *d.LastStatusCode != want.code || d.LastError == nil {
+			t.Fatalf("delivery %d: attempt %+v, last %v %v", i, d.Attempts[0], d.LastStatusCode, d.LastError)
+		}
+		if want.status == StatusPending && (d.NextAttemptAt == nil || d.NextAttemptAt.Before(now.Add(50*time.Second))) {
+			t.Fatalf("delivery %d: retry at %v, want about a minute after %v", i, d.NextAttemptAt, now)
+		}
+	}
+}
