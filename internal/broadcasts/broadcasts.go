@@ -225,7 +225,13 @@ func (h *handler) addRecipients(w http.ResponseWriter, r *http.Request, a *api.A
 	if b.Status != statusDraft {
 		return notDraft(b.Status)
 	}
-	raw, _ := f.Raw("recipients")
+	// Kapso's body is {"recipients": [...]} at the top level; a
+	// whatsapp_broadcast object next to it (Rails parameter wrapping) must
+	// not hide it. Inside the wrapper is accepted too.
+	raw, ok := f.RootRaw("recipients")
+	if !ok {
+		raw, _ = f.Raw("recipients")
+	}
 	var items []json.RawMessage
 	if raw == nil || json.Unmarshal(raw, &items) != nil || len(items) == 0 {
 		return parley.Invalid("Recipients array is required")

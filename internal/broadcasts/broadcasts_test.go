@@ -584,3 +584,69 @@ func jsonString(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// TestRespondedOnlyForAcceptedMessages: a customer whose broadcast message
+// failed and who then writes in its conversation has not responded to the
+// broadcast; responded stays within sent and response_rate within 100.
+func TestRespondedOnlyForAcceptedMessages(t *testing.T) {
+	e := setup(t, opts{})
+	sb := sandboxConfig(t, e.Bundle, e.Project)
+	hello := approvedTemplate(t, e.Bundle, e.Project, sb, "hello_world", "Hello World", nil)
+	id := e.newBroadcast(t, "Hello", sb, hello)
+	e.Must(201, "POST", "/whatsapp_broadcasts/"+id+"/recipients", map[string]any{"recipients": []any{
+		map[string]any{"phone_number": "56933330011"},
+		map[string]any{"phone_number": "15550001299"}, // the simulator's undeliverable prefix
+	}})
+	e.Must(202, "POST", "/whatsapp_broadcasts/"+id+"/send", nil)
+	var b map[string]any
+	waitFor(t, "the broadcast to complete", func() bool {
+		b = e.Must(200, "GET", "/whatsapp_broadcasts/"+id, nil).Data()
+		return b["status"] == "completed" && num(b["sent_count"]) == 1 && num(b["failed_count"]) == 1
+	})
+	inbound := func(from string) {
+		e.Must(202, "POST", "/whatsapp_configs/"+sb.ID+"/sandbox_messages", map[string]any{"from": from, "type": "text",
+			"text": map[string]any{"body": "hello?"}})
+	}
+	inbound("15550001299")
+	waitFor(t, "the failed recipient's message to be stored", func() bool {
+		return e.count(t, `SELECT COUNT(*) FROM messages WHERE whatsapp_config_id = ? AND direction = 'inbound'`, sb.ID) == 1
+	})
+	b = e.Must(200, "GET", "/whatsapp_broadcasts/"+id, nil).Data()
+	if num(b["responded_count"]) != 0 || b["response_rate"] != 0.0 {
+		t.Fatalf("a failed recipient's message counts as a response: %v", b)
+	}
+	for _, r := range e.allRecipients(t, id) {
+		if r["responded_at"] != nil {
+			t.Fatalf("responded_at on %v", r)
+		}
+	}
+	inbound("56933330011")
+	waitFor(t, "the reply to count", func() bool {
+		b = e.Must(200, "GET", "/whatsapp_broadcasts/"+id, nil).Data()
+		return num(b["responded_count"]) == 1
+	})
+	if b["response_rate"] != 100.0 || num(b["stats"].(map[string]any)["responded"]) != 1 {
+		t.Fatalf("response rate: %v", b)
+	}
+}
+
+// TestRecipientsBesideWrapper: the documented top-level recipients array is
+// read even when the body also carries a whatsapp_broadcast object, as
+// Rails parameter wrapping produces; the wrapped form works too.
+func TestRecipientsBesideWrapper(t *testing.T) {
+	e := setup(t, opts{noRunner: true})
+	id := e.newBroadcast(t, "Promo", e.cfg, e.tpl)
+	path := "/whatsapp_broadcasts/" + id + "/recipients"
+	r := e.Must(201, "POST", path, map[string]any{
+		"whatsapp_broadcast": map[string]any{"name": "Promo"},
+		"recipients":         []any{map[string]any{"phone_number": "14155550201", "template_parameters": []any{"a", "b"}}},
+	}).Data()
+	if num(r["added"]) != 1 {
+		t.Fatalf("top-level recipients beside the wrapper: %v", r)
+	}
+	r = e.Must(201, "POST", path, map[string]any{"whatsapp_broadcast": map[string]any{
+		"recipients": []any{map[string]any{"phone_number": "14155550202", "template_parameters": []any{"a", "b"}}}}}).Data()
+	if num(r["added"]) != 1 {
+		t.Fatalf("wrapped recipients: %v", r)
+	}
+}

@@ -153,8 +153,10 @@ func listBroadcasts(ctx context.Context, c *store.Conn, projectID string, f filt
 // fillCounts counts the recipients of bs by state, in one query. A
 // recipient is sent once Meta accepted its message (sent, delivered or
 // read; a message deleted after it was queued counts as sent), failed when
-// its message failed or none could be built; it responded when an inbound
-// message reached its message's conversation after it.
+// its message failed or none could be built; it responded when its message
+// was accepted and an inbound message reached the message's conversation
+// after it (a reply to a message that never left cannot answer it, and
+// would let responded exceed sent and response_rate exceed 100).
 func fillCounts(ctx context.Context, c *store.Conn, bs ...*broadcast) error {
 	if len(bs) == 0 {
 		return nil
@@ -171,8 +173,8 @@ func fillCounts(ctx context.Context, c *store.Conn, bs ...*broadcast) error {
 		SUM(CASE WHEN r.status = 'failed' OR m.status = 'failed' THEN 1 ELSE 0 END),
 		SUM(CASE WHEN m.status IN ('delivered', 'read') THEN 1 ELSE 0 END),
 		SUM(CASE WHEN m.status = 'read' THEN 1 ELSE 0 END),
-		SUM(CASE WHEN m.id IS NOT NULL AND EXISTS (SELECT 1 FROM messages i WHERE i.conversation_id = m.conversation_id
-			AND i.created_at > m.created_at AND i.direction = 'inbound') THEN 1 ELSE 0 END)
+		SUM(CASE WHEN m.status IN ('sent', 'delivered', 'read') AND EXISTS (SELECT 1 FROM messages i
+			WHERE i.conversation_id = m.conversation_id AND i.created_at > m.created_at AND i.direction = 'inbound') THEN 1 ELSE 0 END)
 		FROM broadcast_recipients r LEFT JOIN messages m ON m.id = r.message_id
 		WHERE r.broadcast_id IN (`+placeholders(len(args))+`) GROUP BY r.broadcast_id`, args...)
 	if err != nil {
@@ -234,8 +236,8 @@ func listRecipients(ctx context.Context, c *store.Conn, broadcastID string, p pa
 	rows, err := c.Query(ctx, `SELECT r.id, r.phone_number, r.template_parameters, r.status, r.message_id, r.error_message, r.failed_at,
 		r.created_at, r.updated_at, m.status, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_code, m.error_title,
 		m.error_message, m.updated_at,
-		(SELECT MIN(i.created_at) FROM messages i WHERE i.conversation_id = m.conversation_id AND i.created_at > m.created_at
-			AND i.direction = 'inbound')
+		CASE WHEN m.status IN ('sent', 'delivered', 'read') THEN (SELECT MIN(i.created_at) FROM messages i
+			WHERE i.conversation_id = m.conversation_id AND i.created_at > m.created_at AND i.direction = 'inbound') END
 		FROM broadcast_recipients r LEFT JOIN messages m ON m.id = r.message_id
 		WHERE r.broadcast_id = ? ORDER BY r.id LIMIT ? OFFSET ?`, broadcastID, p.PerPage, p.Offset())
 	if err != nil {
