@@ -382,28 +382,7 @@ func (s *Service) finishSucceeded(ctx context.Context, tx *store.Conn, ok []*out
 // id order; the update takes them in that order (nested loop over the
 // arrays), so concurrent batches lock delivery rows in one order.
 func (s *Service) finishSucceededPG(ctx context.Context, tx *store.Conn, ok []*outcome, now time.Time) (streakEnds []string, err error) {
-	n := len(ok)
-	ids, attemptIDs := make([]string, n), make([]string, n)
-	started, latency := make([]int64, n), make([]int64, n)
-	codes, numbers := make([]*int64, n), make([]int64, n)
-	errs, snippets := make([]*string, n), make([]*string, n)
-	for i, o := range ok {
-		ids[i], attemptIDs[i] = o.j.ID, store.NewID()
-		started[i], latency[i] = store.Micros(o.res.started), o.res.latency.Milliseconds()
-		numbers[i] = int64(o.j.AttemptsCount)
-		if o.res.status != 0 {
-			c := int64(o.res.status)
-			codes[i] = &c
-		}
-		if o.res.err != "" {
-			e := o.res.err
-			errs[i] = &e
-		}
-		if o.res.snippet != "" {
-			sn := o.res.snippet
-			snippets[i] = &sn
-		}
-	}
+	a := newAttemptArrays(ok)
 	rows, err := tx.Query(ctx, `WITH v AS (
 			SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[]), CAST(? AS INTEGER[]),
 				CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[])) WITH ORDINALITY
@@ -414,7 +393,7 @@ func (s *Service) finishSucceededPG(ctx context.Context, tx *store.Conn, ok []*o
 		a AS (INSERT INTO delivery_attempts (id, delivery_id, number, started_at, status_code, latency_ms, error, response_snippet)
 			SELECT v.attempt_id, v.id, v.number, v.started, v.code, v.latency, v.error, v.snippet FROM v JOIN u ON u.id = v.id ORDER BY v.n)
 		SELECT u.id, u.webhook_id, w.failing_since IS NOT NULL FROM u JOIN whatsapp_webhooks w ON w.id = u.webhook_id`,
-		ids, started, codes, attemptIDs, numbers, latency, errs, snippets, store.Micros(now), s.id)
+		a.ids, a.started, a.codes, a.attemptIDs, a.numbers, a.latency, a.errs, a.snippets, store.Micros(now), s.id)
 	if err != nil {
 		return nil, err
 	}
@@ -488,28 +467,10 @@ func (s *Service) finishRetriesPG(ctx context.Context, tx *store.Conn, wh string
 			return nil
 		}
 		slices.SortFunc(retry, func(a, b *outcome) int { return strings.Compare(a.j.ID, b.j.ID) })
-		n := len(retry)
-		ids, attemptIDs := make([]string, n), make([]string, n)
-		started, latency, next := make([]int64, n), make([]int64, n), make([]int64, n)
-		codes, numbers := make([]*int64, n), make([]int64, n)
-		errs, snippets := make([]*string, n), make([]*string, n)
+		a := newAttemptArrays(retry)
+		next := make([]int64, len(retry))
 		for i, o := range retry {
-			ids[i], attemptIDs[i] = o.j.ID, store.NewID()
-			started[i], latency[i] = store.Micros(o.res.started), o.res.latency.Milliseconds()
 			next[i] = store.Micros(now.Add(s.retryDelay(o.j, o.res)))
-			numbers[i] = int64(o.j.AttemptsCount)
-			if o.res.status != 0 {
-				c := int64(o.res.status)
-				codes[i] = &c
-			}
-			if o.res.err != "" {
-				e := o.res.err
-				errs[i] = &e
-			}
-			if o.res.snippet != "" {
-				sn := o.res.snippet
-				snippets[i] = &sn
-			}
 		}
 		_, err := tx.Exec(ctx, `WITH v AS (
 				SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[]), CAST(? AS INTEGER[]),
@@ -520,10 +481,44 @@ func (s *Service) finishRetriesPG(ctx context.Context, tx *store.Conn, wh string
 				FROM v WHERE deliveries.id = v.id AND deliveries.locked_by = ? RETURNING deliveries.id)
 			INSERT INTO delivery_attempts (id, delivery_id, number, started_at, status_code, latency_ms, error, response_snippet)
 				SELECT v.attempt_id, v.id, v.number, v.started, v.code, v.latency, v.error, v.snippet FROM v JOIN u ON u.id = v.id ORDER BY v.n`,
-			ids, started, codes, attemptIDs, numbers, latency, errs, snippets, next, store.Micros(now), s.id)
+			a.ids, a.started, a.codes, a.attemptIDs, a.numbers, a.latency, a.errs, a.snippets, next, store.Micros(now), s.id)
 		return err
 	})
 	return rest, err
+}
+
+// attemptArrays are outcomes as PostgreSQL array parameters, one element
+// per outcome: the delivery, its new attempt row, and the attempt's
+// nullable columns.
+type attemptArrays struct {
+	ids, attemptIDs           []string
+	started, latency, numbers []int64
+	codes                     []*int64
+	errs, snippets            []*string
+}
+
+func newAttemptArrays(outs []*outcome) attemptArrays {
+	n := len(outs)
+	a := attemptArrays{ids: make([]string, n), attemptIDs: make([]string, n), started: make([]int64, n), latency: make([]int64, n),
+		numbers: make([]int64, n), codes: make([]*int64, n), errs: make([]*string, n), snippets: make([]*string, n)}
+	for i, o := range outs {
+		a.ids[i], a.attemptIDs[i] = o.j.ID, store.NewID()
+		a.started[i], a.latency[i] = store.Micros(o.res.started), o.res.latency.Milliseconds()
+		a.numbers[i] = int64(o.j.AttemptsCount)
+		if o.res.status != 0 {
+			c := int64(o.res.status)
+			a.codes[i] = &c
+		}
+		if o.res.err != "" {
+			e := o.res.err
+			a.errs[i] = &e
+		}
+		if o.res.snippet != "" {
+			sn := o.res.snippet
+			a.snippets[i] = &sn
+		}
+	}
+	return a
 }
 
 // insertAttempts inserts the attempt rows of outcomes in one statement.
