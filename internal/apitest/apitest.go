@@ -22,6 +22,7 @@ import (
 	"github.com/parleyhq/parley/internal/app"
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/jobs"
+	"github.com/parleyhq/parley/internal/platform"
 	"github.com/parleyhq/parley/internal/secrets"
 	"github.com/parleyhq/parley/internal/store"
 	"github.com/parleyhq/parley/internal/store/storetest"
@@ -224,4 +225,19 @@ func WaitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// SandboxConfig creates a sandbox config in project, as the API does.
+func (b *Bundle) SandboxConfig(project string) *parley.WhatsAppConfig {
+	b.T.Helper()
+	var cfg *parley.WhatsAppConfig
+	err := b.DB.Tx(context.Background(), func(tx *store.Conn) error {
+		var err error
+		cfg, err = platform.CreateSandboxConfig(context.Background(), tx, b.Box, project, "Sandbox")
+		return err
+	})
+	if err != nil {
+		b.T.Fatal(err)
+	}
+	return cfg
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/jobs"
 	"github.com/parleyhq/parley/internal/messaging"
-	"github.com/parleyhq/parley/internal/platform"
 	"github.com/parleyhq/parley/internal/sandbox"
 	"github.com/parleyhq/parley/internal/store"
 	"github.com/parleyhq/parley/internal/templates"
@@ -133,16 +132,7 @@ func prodConfig(t *testing.T, b *apitest.Bundle, project string) *parley.WhatsAp
 // sandboxConfig creates a sandbox config as the API does.
 func sandboxConfig(t *testing.T, b *apitest.Bundle, project string) *parley.WhatsAppConfig {
 	t.Helper()
-	var cfg *parley.WhatsAppConfig
-	err := b.DB.Tx(context.Background(), func(tx *store.Conn) error {
-		var err error
-		cfg, err = platform.CreateSandboxConfig(context.Background(), tx, b.Box, project, "Sandbox")
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return b.SandboxConfig(project)
 }
 
 // approvedTemplate inserts an approved template of cfg's WABA linked to

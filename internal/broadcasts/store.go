@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/parleyhq/parley"
@@ -176,7 +175,7 @@ func fillCounts(ctx context.Context, c *store.Conn, bs ...*broadcast) error {
 		SUM(CASE WHEN m.status IN ('sent', 'delivered', 'read') AND EXISTS (SELECT 1 FROM messages i
 			WHERE i.conversation_id = m.conversation_id AND i.created_at > m.created_at AND i.direction = 'inbound') THEN 1 ELSE 0 END)
 		FROM broadcast_recipients r LEFT JOIN messages m ON m.id = r.message_id
-		WHERE r.broadcast_id IN (`+placeholders(len(args))+`) GROUP BY r.broadcast_id`, args...)
+		WHERE r.broadcast_id IN (`+store.Placeholders(len(args))+`) GROUP BY r.broadcast_id`, args...)
 	if err != nil {
 		return fmt.Errorf("broadcasts: counts: %w", err)
 	}
@@ -192,10 +191,6 @@ func fillCounts(ctx context.Context, c *store.Conn, bs ...*broadcast) error {
 		}
 	}
 	return rows.Err()
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // recipient is a stored recipient with its message's state.

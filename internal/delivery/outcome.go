@@ -359,7 +359,7 @@ func (s *Service) finishSucceeded(ctx context.Context, tx *store.Conn, ok []*out
 		}
 	}
 	// Usually none: a plain read, no row locked.
-	rows, err = tx.Query(ctx, `SELECT id FROM whatsapp_webhooks WHERE id IN (`+inList(len(hooks))+`) AND failing_since IS NOT NULL`, hooks...)
+	rows, err = tx.Query(ctx, `SELECT id FROM whatsapp_webhooks WHERE id IN (`+store.Placeholders(len(hooks))+`) AND failing_since IS NOT NULL`, hooks...)
 	if err != nil {
 		return nil, err
 	}

@@ -369,16 +369,9 @@ func inSet(c *store.Conn, col string, not bool, ids []any) (string, []any) {
 		return col + ` = ANY(CAST(? AS TEXT[]))`, []any{arr}
 	}
 	if not {
-		return col + ` NOT IN (` + inList(len(ids)) + `)`, ids
+		return col + ` NOT IN (` + store.Placeholders(len(ids)) + `)`, ids
 	}
-	return col + ` IN (` + inList(len(ids)) + `)`, ids
-}
-
-func inList(n int) string {
-	if n == 0 {
-		return "NULL"
-	}
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+	return col + ` IN (` + store.Placeholders(len(ids)) + `)`, ids
 }
 
 var errLeaseLost = fmt.Errorf("delivery: lease lost")

@@ -241,22 +241,11 @@ func (r *Runner) renewLeases(ctx context.Context) {
 		// timer) are skipped rather than waited for: never a deadlock, and
 		// the next round renews them.
 		if _, err := r.db.Write().Exec(ctx, `UPDATE jobs SET locked_until = ? WHERE id IN (
-			SELECT id FROM jobs WHERE locked_by = ? AND id IN (`+placeholders(len(args)-2)+`)`+r.db.Write().ForUpdateSkipLocked()+`)`,
+			SELECT id FROM jobs WHERE locked_by = ? AND id IN (`+store.Placeholders(len(args)-2)+`)`+r.db.Write().ForUpdateSkipLocked()+`)`,
 			args...); err != nil && ctx.Err() == nil {
 			r.log.Warn("jobs: renew leases failed", slog.String("error", err.Error()))
 		}
 	}
-}
-
-func placeholders(n int) string {
-	b := make([]byte, 0, 2*n)
-	for i := range n {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '?')
-	}
-	return string(b)
 }
 
 func (r *Runner) claim(ctx context.Context, limit int) ([]*Job, error) {
@@ -269,7 +258,7 @@ func (r *Runner) claim(ctx context.Context, limit int) ([]*Job, error) {
 	args := []any{r.id, now.Add(r.Lease).UnixMicro(), now.UnixMicro(), now.UnixMicro()}
 	r.mu.Lock()
 	if len(r.running) > 0 {
-		mine = ` AND id NOT IN (` + placeholders(len(r.running)) + `)`
+		mine = ` AND id NOT IN (` + store.Placeholders(len(r.running)) + `)`
 		for id := range r.running {
 			args = append(args, id)
 		}

@@ -759,15 +759,10 @@ func recordMessage(ctx context.Context, tx *store.Conn, cfg *parley.WhatsAppConf
 // prepared.
 const maxInList = 64
 
-// placeholders returns "?, ?, …" for n values.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
 var inLists = func() map[int]string {
 	m := map[int]string{}
 	for n := 1; n <= maxInList; n <<= 1 {
-		m[n] = placeholders(n)
+		m[n] = store.Placeholders(n)
 	}
 	return m
 }()

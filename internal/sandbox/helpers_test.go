@@ -14,7 +14,6 @@ import (
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/jobs"
 	"github.com/parleyhq/parley/internal/media"
-	"github.com/parleyhq/parley/internal/platform"
 	"github.com/parleyhq/parley/internal/sandbox"
 	"github.com/parleyhq/parley/internal/store"
 	"github.com/parleyhq/parley/internal/whatsapp"
@@ -28,16 +27,7 @@ type (
 // newSandbox creates a sandbox config in project.
 func newSandbox(t *testing.T, b *apitest.Bundle, project string) *parley.WhatsAppConfig {
 	t.Helper()
-	var cfg *parley.WhatsAppConfig
-	err := b.DB.Tx(context.Background(), func(tx *store.Conn) error {
-		var err error
-		cfg, err = platform.CreateSandboxConfig(context.Background(), tx, b.Box, project, "Sandbox")
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return b.SandboxConfig(project)
 }
 
 // runJobs runs a job runner with the sandbox, media and extra handlers

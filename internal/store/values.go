@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -88,4 +89,14 @@ func FromJSON(s string, v any) error {
 // Scanner is satisfied by *sql.Row and *sql.Rows.
 type Scanner interface {
 	Scan(dest ...any) error
+}
+
+// Placeholders returns "?, ?, …" for n values, for an IN list or a VALUES
+// row; for n = 0 it returns NULL, so "IN (NULL)" matches nothing rather
+// than being a syntax error.
+func Placeholders(n int) string {
+	if n <= 0 {
+		return "NULL"
+	}
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }

@@ -82,7 +82,7 @@ func loadConfigIDs(ctx context.Context, c *store.Conn, ts []*parley.Template) er
 	}
 	rows, err := c.Query(ctx, `SELECT tc.template_id, tc.whatsapp_config_id FROM template_configs tc
 		JOIN whatsapp_configs wc ON wc.id = tc.whatsapp_config_id
-		WHERE tc.template_id IN (`+placeholdersSQL(len(args))+`) ORDER BY wc.created_at, wc.id`, args...)
+		WHERE tc.template_id IN (`+store.Placeholders(len(args))+`) ORDER BY wc.created_at, wc.id`, args...)
 	if err != nil {
 		return fmt.Errorf("templates: load configs: %w", err)
 	}
@@ -95,10 +95,6 @@ func loadConfigIDs(ctx context.Context, c *store.Conn, ts []*parley.Template) er
 		byID[tid].WhatsAppConfigIDs = append(byID[tid].WhatsAppConfigIDs, cid)
 	}
 	return rows.Err()
-}
-
-func placeholdersSQL(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // ListTemplates returns a page of a project's templates, newest first.
@@ -398,7 +394,7 @@ func listRuns(ctx context.Context, c *store.Conn, projectID string, ids, wabas [
 		if len(ids) == 0 {
 			return []*parley.TemplateSyncRun{}, nil
 		}
-		where += ` AND r.id IN (` + placeholdersSQL(len(ids)) + `)`
+		where += ` AND r.id IN (` + store.Placeholders(len(ids)) + `)`
 		for _, id := range ids {
 			args = append(args, id)
 		}
@@ -410,7 +406,7 @@ func listRuns(ctx context.Context, c *store.Conn, projectID string, ids, wabas [
 		if len(wabas) == 0 {
 			return []*parley.TemplateSyncRun{}, nil
 		}
-		where += ` AND r.business_account_id IN (` + placeholdersSQL(len(wabas)) + `)`
+		where += ` AND r.business_account_id IN (` + store.Placeholders(len(wabas)) + `)`
 		for _, w := range wabas {
 			args = append(args, w)
 		}
