@@ -103,24 +103,63 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
-// Auth is what an authenticated request carries: the key's project.
+// Auth is what an authenticated request carries: the key's project and,
+// when the caller authenticated with a WhatsApp config's own access token
+// rather than a project key (the WhatsApp API's Bearer form), that config.
 type Auth struct {
 	ProjectID string
-	keyHash   string
+	// KeyID is the id of the API key used, empty for other credentials.
+	KeyID string
+	// ConfigID, when set, limits the request to one WhatsApp config.
+	ConfigID string
+	keyHash  string
 }
 
 type HandlerFunc func(w http.ResponseWriter, r *http.Request, a *Auth) error
 
+// Surface is one of Parley's API surfaces mounted under a path prefix:
+// Kapso's legacy v1 API, its Platform API, its WhatsApp (Graph-shaped) API.
+// Each surface authenticates and renders errors its own way; the routes,
+// request ids, rate limit, metrics and access log are shared.
+type Surface struct {
+	// Name labels the surface in logs and metrics ("v1", "platform", "whatsapp").
+	Name string
+	// Prefix is the path every route of the surface starts with.
+	Prefix string
+	// Authenticate resolves the caller. Nil means a project key in X-API-Key.
+	Authenticate func(s *Server, w http.ResponseWriter, r *http.Request) (*Auth, error)
+	// WriteError renders an error in the surface's shape. Nil means Kapso's
+	// {"error", "message"} shape (Server.WriteError).
+	WriteError func(s *Server, w http.ResponseWriter, r *http.Request, err error)
+}
+
+// V1 is Kapso's legacy API, /api/v1.
+var V1 = &Surface{Name: "v1", Prefix: "/api/v1"}
+
+// Platform is Kapso's Platform API, /platform/v1: the same project keys and
+// error shape as /api/v1.
+var Platform = &Surface{Name: "platform", Prefix: "/platform/v1"}
+
 // Handle registers an authenticated /api/v1 route. pattern is "METHOD /path"
 // relative to /api/v1.
-func (s *Server) Handle(pattern string, h HandlerFunc) {
+func (s *Server) Handle(pattern string, h HandlerFunc) { s.HandleOn(V1, pattern, h) }
+
+// HandleOn registers an authenticated route of surface sf. pattern is
+// "METHOD /path" relative to the surface's prefix.
+func (s *Server) HandleOn(sf *Surface, pattern string, h HandlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
-	full := method + " /api/v1" + path
+	full := method + " " + sf.Prefix + path
 	s.mux.HandleFunc(full, func(w http.ResponseWriter, r *http.Request) {
 		if rp, ok := r.Context().Value(ctxRoute).(*string); ok {
 			*rp = full
 		}
-		a, err := s.authenticate(w, r)
+		var a *Auth
+		var err error
+		if sf.Authenticate != nil {
+			a, err = sf.Authenticate(s, w, r)
+		} else {
+			a, err = s.Authenticate(w, r)
+		}
 		if err == nil {
 			err = checkQuery(r)
 		}
@@ -128,13 +167,18 @@ func (s *Server) Handle(pattern string, h HandlerFunc) {
 			err = h(w, r, a)
 		}
 		if err != nil {
-			s.WriteError(w, r, err)
+			if sf.WriteError != nil {
+				sf.WriteError(s, w, r, err)
+			} else {
+				s.WriteError(w, r, err)
+			}
 		}
 	})
 }
 
-// authenticate checks X-API-Key and applies the per-key rate limit.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Auth, error) {
+// Authenticate checks the project key in X-API-Key and applies the per-key
+// rate limit.
+func (s *Server) Authenticate(w http.ResponseWriter, r *http.Request) (*Auth, error) {
 	key := strings.TrimSpace(r.Header.Get("X-API-Key"))
 	if key == "" || len(key) > 256 {
 		return nil, &parley.Error{Code: parley.EUNAUTHORIZED, Title: "Invalid or missing API key"}
@@ -144,6 +188,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Auth, er
 		return nil, err
 	}
 	hash := store.HashAPIKey(key)
+	if err := s.RateLimit(w, hash); err != nil {
+		return nil, err
+	}
+	return &Auth{ProjectID: pid, keyHash: hash}, nil
+}
+
+// RateLimit spends one request of the caller's per-minute allowance (keyed
+// by a hash of its credential), setting the X-RateLimit headers; over the
+// limit it sets Retry-After and returns a rate-limit error.
+func (s *Server) RateLimit(w http.ResponseWriter, hash string) error {
 	if ok, limit, remaining, retry := s.limiter.allow(hash); limit > 0 {
 		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(limit))
 		w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
@@ -151,11 +205,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Auth, er
 			metrics.RateLimited.Inc()
 			secs := int(retry.Seconds() + 0.999)
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-			return nil, &parley.Error{Code: parley.ERATELIMIT, Title: "Rate limit exceeded",
+			return &parley.Error{Code: parley.ERATELIMIT, Title: "Rate limit exceeded",
 				Message: fmt.Sprintf("Please retry after %d seconds", max(secs, 1))}
 		}
 	}
-	return &Auth{ProjectID: pid, keyHash: hash}, nil
+	return nil
 }
 
 // keyCache resolves an API key to its project, caching hits for a few
