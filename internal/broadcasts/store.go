@@ -122,28 +122,9 @@ func listBroadcasts(ctx context.Context, c *store.Conn, projectID string, f filt
 		where += ` AND b.template_id = ?`
 		args = append(args, *f.TemplateID)
 	}
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM broadcasts b`+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("broadcasts: count: %w", err)
-	}
-	if total == 0 || p.Offset() >= total {
-		return nil, total, nil
-	}
-	rows, err := c.Query(ctx, `SELECT `+broadcastCols+broadcastFrom+where+` ORDER BY b.created_at DESC, b.id DESC LIMIT ? OFFSET ?`,
-		append(args, p.PerPage, p.Offset())...)
+	out, total, err := store.QueryPage(ctx, c, scanBroadcast, `SELECT COUNT(*) FROM broadcasts b`+where,
+		`SELECT `+broadcastCols+broadcastFrom+where+` ORDER BY b.created_at DESC, b.id DESC`, args, p.PerPage, p.Offset())
 	if err != nil {
-		return nil, 0, fmt.Errorf("broadcasts: list: %w", err)
-	}
-	defer rows.Close()
-	var out []*broadcast
-	for rows.Next() {
-		b, err := scanBroadcast(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("broadcasts: list: %w", err)
-		}
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("broadcasts: list: %w", err)
 	}
 	return out, total, nil

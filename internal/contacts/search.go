@@ -126,20 +126,11 @@ func searchByGrams(ctx context.Context, c *store.Conn, projectID, fragment strin
 
 // queryContacts runs a query of contactCols.
 func queryContacts(ctx context.Context, c *store.Conn, q string, args ...any) ([]*parley.Contact, error) {
-	rows, err := c.Query(ctx, q, args...)
+	out, err := store.QueryAll(ctx, c, scanContact, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("contacts: list by name: %w", err)
 	}
-	defer rows.Close()
-	out := []*parley.Contact{}
-	for rows.Next() {
-		ct, err := scanContact(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ct)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // rarestTrigram returns the trigram of fragment (more than three

@@ -130,27 +130,15 @@ func (f ContactFilter) onlyName() bool {
 // listContactsPage reads a page of contacts matching where. total, when not
 // negative, is the known meta.total_count; otherwise it is counted.
 func listContactsPage(ctx context.Context, c *store.Conn, where string, args []any, p parley.Page, total int) ([]*parley.Contact, int, error) {
-	out := []*parley.Contact{}
 	// The page is read first, over the covering index contacts_list
 	// (project_id, created_at, id, profile_name_lc) alone: a name search
 	// tests each entry without reading the table and stops as soon as the
 	// page is full. Only the page's rows are then read in full.
-	rows, err := c.Query(ctx, `SELECT `+contactCols+` FROM contacts WHERE id IN (SELECT id FROM contacts`+where+
+	out, err := store.QueryAll(ctx, c, scanContact, `SELECT `+contactCols+` FROM contacts WHERE id IN (SELECT id FROM contacts`+where+
 		` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?) ORDER BY created_at DESC, id DESC`,
 		append(args, p.PerPage, p.Offset())...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("contacts: list: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		ct, err := scanContact(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, ct)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, err
 	}
 	// meta.total_count stays exact, but a page that is not full is the
 	// last one and gives it without counting. That spares the COUNT exactly
@@ -356,25 +344,13 @@ func scanNote(s store.Scanner) (*parley.ContactNote, error) {
 
 // ListNotes returns a page of a contact's notes, newest first.
 func ListNotes(ctx context.Context, c *store.Conn, projectID, contactID string, p parley.Page) ([]*parley.ContactNote, int, error) {
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM contact_notes WHERE project_id = ? AND contact_id = ?`, projectID, contactID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("contacts: count notes: %w", err)
-	}
-	rows, err := c.Query(ctx, `SELECT `+noteCols+` FROM contact_notes WHERE project_id = ? AND contact_id = ?
-		ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, projectID, contactID, p.PerPage, p.Offset())
+	out, total, err := store.QueryPage(ctx, c, scanNote, `SELECT COUNT(*) FROM contact_notes WHERE project_id = ? AND contact_id = ?`,
+		`SELECT `+noteCols+` FROM contact_notes WHERE project_id = ? AND contact_id = ?
+		ORDER BY created_at DESC, id DESC`, []any{projectID, contactID}, p.PerPage, p.Offset())
 	if err != nil {
 		return nil, 0, fmt.Errorf("contacts: list notes: %w", err)
 	}
-	defer rows.Close()
-	out := []*parley.ContactNote{}
-	for rows.Next() {
-		n, err := scanNote(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, n)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // GetNote returns a note of a contact.
@@ -466,26 +442,13 @@ func scanAssignment(s store.Scanner) (*parley.ConversationAssignment, error) {
 
 // ListAssignments returns a page of a conversation's assignments, newest first.
 func ListAssignments(ctx context.Context, c *store.Conn, projectID, conversationID string, p parley.Page) ([]*parley.ConversationAssignment, int, error) {
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM conversation_assignments WHERE project_id = ? AND conversation_id = ?`,
-		projectID, conversationID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("contacts: count assignments: %w", err)
-	}
-	rows, err := c.Query(ctx, `SELECT `+assignmentCols+` FROM conversation_assignments WHERE project_id = ? AND conversation_id = ?
-		ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, projectID, conversationID, p.PerPage, p.Offset())
+	out, total, err := store.QueryPage(ctx, c, scanAssignment, `SELECT COUNT(*) FROM conversation_assignments WHERE project_id = ? AND conversation_id = ?`,
+		`SELECT `+assignmentCols+` FROM conversation_assignments WHERE project_id = ? AND conversation_id = ?
+		ORDER BY created_at DESC, id DESC`, []any{projectID, conversationID}, p.PerPage, p.Offset())
 	if err != nil {
 		return nil, 0, fmt.Errorf("contacts: list assignments: %w", err)
 	}
-	defer rows.Close()
-	out := []*parley.ConversationAssignment{}
-	for rows.Next() {
-		a, err := scanAssignment(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, a)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // GetAssignment returns an assignment of a conversation.
@@ -623,24 +586,12 @@ func ListCalls(ctx context.Context, c *store.Conn, projectID string, f CallFilte
 		where += ` AND k.created_at <= ?`
 		args = append(args, store.Micros(*f.To))
 	}
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*)`+callFrom+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("contacts: count calls: %w", err)
-	}
-	rows, err := c.Query(ctx, `SELECT `+callCols+callFrom+where+` ORDER BY k.created_at DESC, k.id DESC LIMIT ? OFFSET ?`,
-		append(args, p.PerPage, p.Offset())...)
+	out, total, err := store.QueryPage(ctx, c, scanCall, `SELECT COUNT(*)`+callFrom+where,
+		`SELECT `+callCols+callFrom+where+` ORDER BY k.created_at DESC, k.id DESC`, args, p.PerPage, p.Offset())
 	if err != nil {
 		return nil, 0, fmt.Errorf("contacts: list calls: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		k, err := scanCall(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, k)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // GetCall returns a project's call.
@@ -755,27 +706,15 @@ func scanPermission(s store.Scanner, at time.Time) (*parley.CallPermission, erro
 // ListCallPermissions returns a page of a contact's call permissions (one
 // per config at most), newest first.
 func ListCallPermissions(ctx context.Context, c *store.Conn, projectID, contactID string, pg parley.Page) ([]*parley.CallPermission, int, error) {
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM call_permissions WHERE project_id = ? AND contact_id = ?`,
-		projectID, contactID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("contacts: count call permissions: %w", err)
-	}
-	rows, err := c.Query(ctx, `SELECT `+permCols+permFrom+` WHERE p.project_id = ? AND p.contact_id = ?
-		ORDER BY p.created_at DESC, p.id DESC LIMIT ? OFFSET ?`, projectID, contactID, pg.PerPage, pg.Offset())
+	at := time.Now()
+	scan := func(s store.Scanner) (*parley.CallPermission, error) { return scanPermission(s, at) }
+	out, total, err := store.QueryPage(ctx, c, scan, `SELECT COUNT(*) FROM call_permissions WHERE project_id = ? AND contact_id = ?`,
+		`SELECT `+permCols+permFrom+` WHERE p.project_id = ? AND p.contact_id = ?
+		ORDER BY p.created_at DESC, p.id DESC`, []any{projectID, contactID}, pg.PerPage, pg.Offset())
 	if err != nil {
 		return nil, 0, fmt.Errorf("contacts: list call permissions: %w", err)
 	}
-	defer rows.Close()
-	at := time.Now()
-	out := []*parley.CallPermission{}
-	for rows.Next() {
-		p, err := scanPermission(rows, at)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, p)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // GetCallPermission returns a contact's permission for a config.

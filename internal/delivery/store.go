@@ -108,26 +108,9 @@ func ListDeliveries(ctx context.Context, c *store.Conn, webhookID string, f Filt
 		where += ` AND event_type = ?`
 		args = append(args, f.Event)
 	}
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM deliveries`+where, args...).Scan(&total); err != nil {
-		return nil, 0, err
-	}
-	rows, err := c.Query(ctx, `SELECT `+deliveryCols+` FROM deliveries`+where+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
-		append(args, p.PerPage, p.Offset())...)
+	out, total, err := store.QueryPage(ctx, c, scanDelivery, `SELECT COUNT(*) FROM deliveries`+where,
+		`SELECT `+deliveryCols+` FROM deliveries`+where+` ORDER BY created_at DESC, id DESC`, args, p.PerPage, p.Offset())
 	if err != nil {
-		return nil, 0, err
-	}
-	var out []*Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			rows.Close()
-			return nil, 0, err
-		}
-		out = append(out, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
 	return out, total, loadAttempts(ctx, c, out)

@@ -127,26 +127,13 @@ func activeRequest(ctx context.Context, c *store.Conn, configID string) (*Reques
 
 // listRequests returns a page of a config's requests, newest first.
 func listRequests(ctx context.Context, c *store.Conn, projectID, configID string, p parley.Page) ([]*Request, int, error) {
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM display_name_requests WHERE project_id = ? AND whatsapp_config_id = ?`,
-		projectID, configID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("displaynames: count requests: %w", err)
-	}
-	rows, err := c.Query(ctx, `SELECT `+cols+` FROM display_name_requests WHERE project_id = ? AND whatsapp_config_id = ?
-		ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, projectID, configID, p.PerPage, p.Offset())
+	out, total, err := store.QueryPage(ctx, c, scan, `SELECT COUNT(*) FROM display_name_requests WHERE project_id = ? AND whatsapp_config_id = ?`,
+		`SELECT `+cols+` FROM display_name_requests WHERE project_id = ? AND whatsapp_config_id = ?
+		ORDER BY created_at DESC, id DESC`, []any{projectID, configID}, p.PerPage, p.Offset())
 	if err != nil {
 		return nil, 0, fmt.Errorf("displaynames: list requests: %w", err)
 	}
-	defer rows.Close()
-	var out []*Request
-	for rows.Next() {
-		r, err := scan(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("displaynames: list requests: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // getRequest returns one request of a project's config.

@@ -97,9 +97,8 @@ func listConversations(ctx context.Context, c *store.Conn, projectID string, f C
 	if err != nil {
 		return nil, 0, err
 	}
-	out := []*parley.Conversation{}
 	if total == 0 || p.Offset() >= total {
-		return out, total, nil
+		return []*parley.Conversation{}, total, nil
 	}
 	// The subquery pages over the covering index alone; only the page's
 	// rows are read in full. A phone number's few conversations are found
@@ -108,21 +107,14 @@ func listConversations(ctx context.Context, c *store.Conn, projectID string, f C
 	if f.PhoneNumber != "" && !c.Postgres() {
 		from += ` INDEXED BY conversations_project_phone`
 	}
-	rows, err := c.Query(ctx, convSelect+` WHERE c.id IN (SELECT id`+from+where+
-		` ORDER BY last_active_at DESC, id DESC LIMIT ? OFFSET ?) ORDER BY c.last_active_at DESC, c.id DESC`,
+	out, err := store.QueryAll(ctx, c, func(s store.Scanner) (*parley.Conversation, error) { return scanConv(s, true) },
+		convSelect+` WHERE c.id IN (SELECT id`+from+where+
+			` ORDER BY last_active_at DESC, id DESC LIMIT ? OFFSET ?) ORDER BY c.last_active_at DESC, c.id DESC`,
 		append(args, p.PerPage, p.Offset())...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("messaging: list conversations: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		cv, err := scanConv(rows, true)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, cv)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // countConversations is meta.total_count of a conversation list. On SQLite
@@ -438,26 +430,17 @@ func listMessages(ctx context.Context, c *store.Conn, conversationID string, p p
 	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM messages WHERE conversation_id = ?`, conversationID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("messaging: count messages: %w", err)
 	}
-	out := []*parley.Message{}
 	if total == 0 || p.Offset() >= total {
-		return out, total, nil
+		return []*parley.Message{}, total, nil
 	}
 	// Page over the (conversation_id, created_at, id) index alone, then
 	// read the page's rows.
-	rows, err := c.Query(ctx, `SELECT `+msgCols+` FROM messages WHERE id IN (SELECT id FROM messages WHERE conversation_id = ?
+	out, err := store.QueryAll(ctx, c, scanMessage, `SELECT `+msgCols+` FROM messages WHERE id IN (SELECT id FROM messages WHERE conversation_id = ?
 		ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?) ORDER BY created_at DESC, id DESC`, conversationID, p.PerPage, p.Offset())
 	if err != nil {
 		return nil, 0, fmt.Errorf("messaging: list messages: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, m)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // getMessage returns a project's message.

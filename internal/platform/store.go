@@ -117,25 +117,13 @@ func setupLinkArgs(l *parley.SetupLink) []any {
 
 // ListSetupLinks returns a page of a customer's setup links, newest first.
 func ListSetupLinks(ctx context.Context, c *store.Conn, projectID, customerID string, p parley.Page) ([]*parley.SetupLink, int, error) {
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM setup_links WHERE project_id = ? AND customer_id = ?`, projectID, customerID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("platform: count setup links: %w", err)
-	}
-	rows, err := c.Query(ctx, `SELECT `+setupLinkCols+` FROM setup_links WHERE project_id = ? AND customer_id = ?
-		ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, projectID, customerID, p.PerPage, p.Offset())
+	out, total, err := store.QueryPage(ctx, c, scanSetupLink, `SELECT COUNT(*) FROM setup_links WHERE project_id = ? AND customer_id = ?`,
+		`SELECT `+setupLinkCols+` FROM setup_links WHERE project_id = ? AND customer_id = ?
+		ORDER BY created_at DESC, id DESC`, []any{projectID, customerID}, p.PerPage, p.Offset())
 	if err != nil {
 		return nil, 0, fmt.Errorf("platform: list setup links: %w", err)
 	}
-	defer rows.Close()
-	out := []*parley.SetupLink{}
-	for rows.Next() {
-		l, err := scanSetupLink(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, l)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // GetSetupLink returns a customer's setup link.
@@ -270,25 +258,12 @@ func ListWebhooks(ctx context.Context, c *store.Conn, projectID string, configID
 		where += ` AND active = ?`
 		args = append(args, *f.ActiveEq)
 	}
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM whatsapp_webhooks`+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("platform: count webhooks: %w", err)
-	}
-	rows, err := c.Query(ctx, `SELECT `+webhookCols+` FROM whatsapp_webhooks`+where+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
-		append(args, p.PerPage, p.Offset())...)
+	out, total, err := store.QueryPage(ctx, c, scanWebhook, `SELECT COUNT(*) FROM whatsapp_webhooks`+where,
+		`SELECT `+webhookCols+` FROM whatsapp_webhooks`+where+` ORDER BY created_at DESC, id DESC`, args, p.PerPage, p.Offset())
 	if err != nil {
 		return nil, 0, fmt.Errorf("platform: list webhooks: %w", err)
 	}
-	defer rows.Close()
-	out := []*parley.Webhook{}
-	for rows.Next() {
-		w, err := scanWebhook(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, w)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // GetWebhook returns one of a config's webhooks (configID nil: a project webhook).
@@ -420,25 +395,12 @@ func ListUsers(ctx context.Context, c *store.Conn, projectID string, f UserFilte
 		where += ` AND email ` + c.ILike() + ` ? ESCAPE '\'`
 		args = append(args, "%"+store.EscapeLike(f.EmailCont)+"%")
 	}
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM users`+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("platform: count users: %w", err)
-	}
-	rows, err := c.Query(ctx, `SELECT `+userCols+` FROM users`+where+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
-		append(args, p.PerPage, p.Offset())...)
+	out, total, err := store.QueryPage(ctx, c, scanUser, `SELECT COUNT(*) FROM users`+where,
+		`SELECT `+userCols+` FROM users`+where+` ORDER BY created_at DESC, id DESC`, args, p.PerPage, p.Offset())
 	if err != nil {
 		return nil, 0, fmt.Errorf("platform: list users: %w", err)
 	}
-	defer rows.Close()
-	out := []*parley.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, u)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // GetUser returns a project's user.

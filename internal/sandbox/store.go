@@ -204,25 +204,12 @@ func listTemplates(ctx context.Context, c *store.Conn, wabaID string, f template
 		where += ` AND language = ?`
 		args = append(args, f.Language)
 	}
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM sandbox_templates`+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("sandbox: count templates: %w", err)
-	}
-	rows, err := c.Query(ctx, `SELECT `+templateCols+` FROM sandbox_templates`+where+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
-		append(args, limit, offset)...)
+	out, total, err := store.QueryPage(ctx, c, scanTemplate, `SELECT COUNT(*) FROM sandbox_templates`+where,
+		`SELECT `+templateCols+` FROM sandbox_templates`+where+` ORDER BY created_at DESC, id DESC`, args, limit, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sandbox: list templates: %w", err)
 	}
-	defer rows.Close()
-	var out []*template
-	for rows.Next() {
-		t, err := scanTemplate(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, t)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // insertTemplate stores a new template; a taken (name, language) is reported

@@ -73,25 +73,12 @@ func ListConfigs(ctx context.Context, c *Conn, projectID string, f ConfigFilter,
 		where += ` AND phone_number_id = ?`
 		args = append(args, *f.PhoneNumberIDEq)
 	}
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM whatsapp_configs`+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("store: count configs: %w", err)
-	}
-	rows, err := c.Query(ctx, `SELECT `+configCols+` FROM whatsapp_configs`+where+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
-		append(args, p.PerPage, p.Offset())...)
+	out, total, err := QueryPage(ctx, c, scanConfig, `SELECT COUNT(*) FROM whatsapp_configs`+where,
+		`SELECT `+configCols+` FROM whatsapp_configs`+where+` ORDER BY created_at DESC, id DESC`, args, p.PerPage, p.Offset())
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list configs: %w", err)
 	}
-	defer rows.Close()
-	out := []*parley.WhatsAppConfig{}
-	for rows.Next() {
-		cfg, err := scanConfig(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, cfg)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // GetConfig returns a project's config.
@@ -110,34 +97,13 @@ func GetConfig(ctx context.Context, c *Conn, projectID, id string) (*parley.What
 // project (template status updates carry only the WABA id), oldest first;
 // kind, when not empty, keeps only the configs of that kind.
 func ConfigsByWABA(ctx context.Context, c *Conn, wabaID, kind string) ([]*parley.WhatsAppConfig, error) {
-	q, args := `SELECT id FROM whatsapp_configs WHERE business_account_id = ?`, []any{wabaID}
+	q, args := `SELECT `+configCols+` FROM whatsapp_configs WHERE business_account_id = ?`, []any{wabaID}
 	if kind != "" {
 		q, args = q+` AND kind = ?`, append(args, kind)
 	}
-	rows, err := c.Query(ctx, q+` ORDER BY created_at, id`, args...)
+	out, err := QueryAll(ctx, c, scanConfig, q+` ORDER BY created_at, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: configs by waba: %w", err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]*parley.WhatsAppConfig, 0, len(ids))
-	for _, id := range ids {
-		cfg, err := GetConfigByID(ctx, c, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cfg)
 	}
 	return out, nil
 }

@@ -41,25 +41,12 @@ func ListCustomers(ctx context.Context, c *Conn, projectID string, f CustomerFil
 		where += ` AND external_customer_id = ?`
 		args = append(args, *f.ExternalCustomerIDEq)
 	}
-	var total int
-	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM customers`+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("store: count customers: %w", err)
-	}
-	rows, err := c.Query(ctx, `SELECT `+customerCols+` FROM customers`+where+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
-		append(args, p.PerPage, p.Offset())...)
+	out, total, err := QueryPage(ctx, c, scanCustomer, `SELECT COUNT(*) FROM customers`+where,
+		`SELECT `+customerCols+` FROM customers`+where+` ORDER BY created_at DESC, id DESC`, args, p.PerPage, p.Offset())
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list customers: %w", err)
 	}
-	defer rows.Close()
-	out := []*parley.Customer{}
-	for rows.Next() {
-		cu, err := scanCustomer(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, cu)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // GetCustomer returns a project's customer.

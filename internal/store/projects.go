@@ -72,22 +72,24 @@ func GetProject(ctx context.Context, c *Conn, id string) (*parley.Project, error
 	return p, nil
 }
 
+func scanAPIKey(s Scanner) (*parley.APIKey, error) {
+	var k parley.APIKey
+	var ca int64
+	var lu, rv sql.NullInt64
+	if err := s.Scan(&k.ID, &k.ProjectID, &k.Name, &k.Prefix, &ca, &lu, &rv); err != nil {
+		return nil, err
+	}
+	k.CreatedAt, k.LastUsedAt, k.RevokedAt = Time(ca), TimePtr(lu), TimePtr(rv)
+	return &k, nil
+}
+
 // ListProjects returns every project, oldest first.
 func ListProjects(ctx context.Context, c *Conn) ([]*parley.Project, error) {
-	rows, err := c.Query(ctx, `SELECT `+projectCols+` FROM projects ORDER BY created_at, id`)
+	out, err := QueryAll(ctx, c, scanProject, `SELECT `+projectCols+` FROM projects ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list projects: %w", err)
 	}
-	defer rows.Close()
-	var out []*parley.Project
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // CountProjects returns how many projects exist.
@@ -141,23 +143,11 @@ func ListAPIKeys(ctx context.Context, c *Conn, projectID string) ([]*parley.APIK
 		q += ` WHERE project_id = ?`
 		args = append(args, projectID)
 	}
-	rows, err := c.Query(ctx, q+` ORDER BY created_at, id`, args...)
+	out, err := QueryAll(ctx, c, scanAPIKey, q+` ORDER BY created_at, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list api keys: %w", err)
 	}
-	defer rows.Close()
-	var out []*parley.APIKey
-	for rows.Next() {
-		var k parley.APIKey
-		var ca int64
-		var lu, rv sql.NullInt64
-		if err := rows.Scan(&k.ID, &k.ProjectID, &k.Name, &k.Prefix, &ca, &lu, &rv); err != nil {
-			return nil, err
-		}
-		k.CreatedAt, k.LastUsedAt, k.RevokedAt = Time(ca), TimePtr(lu), TimePtr(rv)
-		out = append(out, &k)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // RevokeAPIKey revokes a key by id, or by its printed prefix.

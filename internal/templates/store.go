@@ -49,21 +49,9 @@ func scanTemplate(s store.Scanner) (*parley.Template, error) {
 }
 
 func queryTemplates(ctx context.Context, c *store.Conn, query string, args ...any) ([]*parley.Template, error) {
-	rows, err := c.Query(ctx, query, args...)
+	out, err := store.QueryAll(ctx, c, scanTemplate, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("templates: query: %w", err)
-	}
-	defer rows.Close()
-	out := []*parley.Template{}
-	for rows.Next() {
-		t, err := scanTemplate(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	return out, loadConfigIDs(ctx, c, out)
 }
@@ -306,20 +294,11 @@ func scanRun(s store.Scanner) (*parley.TemplateSyncRun, error) {
 }
 
 func queryRuns(ctx context.Context, c *store.Conn, query string, args ...any) ([]*parley.TemplateSyncRun, error) {
-	rows, err := c.Query(ctx, query, args...)
+	out, err := store.QueryAll(ctx, c, scanRun, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("templates: query sync runs: %w", err)
 	}
-	defer rows.Close()
-	out := []*parley.TemplateSyncRun{}
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // activeRun returns the queued or running sync of a WABA, or nil.
