@@ -161,3 +161,24 @@ func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, a *Auth)
 	WriteData(w, http.StatusOK, renderCustomer(out))
 	return nil
 }
+
+// The customer handlers below serve /platform/v1 too (its routes name the
+// customer {id} as well), so both surfaces apply the same rules.
+
+// CreateCustomer handles POST /customers.
+func (s *Server) CreateCustomer(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	return s.createCustomer(w, r, a)
+}
+
+// GetCustomer handles GET /customers/{id}.
+func (s *Server) GetCustomer(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	return s.getCustomer(w, r, a)
+}
+
+// UpdateCustomer handles PATCH /customers/{id}.
+func (s *Server) UpdateCustomer(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	return s.updateCustomer(w, r, a)
+}
+
+// RenderCustomers renders customers as both surfaces do.
+func RenderCustomers(cs []*parley.Customer) any { return renderCustomers(cs) }

@@ -5,15 +5,12 @@
 package apitest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -118,42 +115,7 @@ func (b *Bundle) Do(method, path string, body any) *Resp {
 
 func (b *Bundle) DoKey(key, method, path string, body any) *Resp {
 	b.T.Helper()
-	var rd io.Reader
-	switch v := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(v)
-	case []byte:
-		rd = bytes.NewReader(v)
-	default:
-		j, _ := json.Marshal(v)
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, b.Srv.URL+"/api/v1"+path, rd)
-	if err != nil {
-		b.T.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("X-API-Key", key)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.T.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	out := &Resp{Status: res.StatusCode, Header: res.Header, Body: raw}
-	if len(raw) > 0 {
-		_ = json.Unmarshal(raw, &out.JSON)
-	}
-	if res.StatusCode >= 500 {
-		b.T.Errorf("%s %s: server error %d: %s", method, path, res.StatusCode, raw)
-	}
-	Validate(b.T, req, res.StatusCode, res.Header, raw)
-	return out
+	return b.send("/api/v1", key, method, path, body, Validate)
 }
 
 // Must asserts the status and returns the response.

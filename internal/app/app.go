@@ -26,6 +26,7 @@ import (
 	"github.com/parleyhq/parley/internal/media"
 	"github.com/parleyhq/parley/internal/messaging"
 	"github.com/parleyhq/parley/internal/platform"
+	"github.com/parleyhq/parley/internal/platformapi"
 	"github.com/parleyhq/parley/internal/retention"
 	"github.com/parleyhq/parley/internal/sandbox"
 	"github.com/parleyhq/parley/internal/secrets"
@@ -206,6 +207,7 @@ func BuildAPI(d api.Deps) *api.Server {
 	delivery.Register(s)
 	broadcasts.Register(s)
 	displaynames.Register(s)
+	platformapi.Register(s)
 	return s
 }
 

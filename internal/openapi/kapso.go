@@ -156,7 +156,14 @@ func LoadKapso(file string) (*openapi3.T, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openapi: %w", err)
 	}
-	for _, e := range KapsoErrata {
+	return loadWithErrata(raw, file, KapsoErrata)
+}
+
+// loadWithErrata parses raw, one of Kapso's documents named file, with the
+// errata of that file applied.
+func loadWithErrata(raw []byte, file string, errata []Erratum) (*openapi3.T, error) {
+	var err error
+	for _, e := range errata {
 		if e.File != file || e.raw == nil {
 			continue
 		}
@@ -170,7 +177,7 @@ func LoadKapso(file string) (*openapi3.T, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openapi: loading %s: %w", file, err)
 	}
-	for _, e := range KapsoErrata {
+	for _, e := range errata {
 		if e.File != file || e.doc == nil {
 			continue
 		}
@@ -200,20 +207,28 @@ func NewKapsoValidator() (*KapsoValidator, error) {
 		}
 		// Kapso's server is https://app.kapso.ai/api/v1; Parley serves the
 		// same paths under BasePath on any host.
-		doc.Servers = openapi3.Servers{{URL: BasePath}}
-		// Examples are not validated: some of Kapso's break their own schema
-		// (see KapsoErrata), and they are not responses.
-		if err := doc.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
-			return nil, fmt.Errorf("openapi: %s is invalid: %w", f, err)
+		if err := k.add(f, doc, BasePath); err != nil {
+			return nil, err
 		}
-		router, err := legacy.NewRouter(doc, openapi3.DisableExamplesValidation())
-		if err != nil {
-			return nil, fmt.Errorf("openapi: building router for %s: %w", f, err)
-		}
-		k.files = append(k.files, f)
-		k.vs = append(k.vs, &Validator{doc: doc, router: router})
 	}
 	return k, nil
+}
+
+// add appends Kapso's document doc, named file, served by Parley under base.
+func (k *KapsoValidator) add(file string, doc *openapi3.T, base string) error {
+	doc.Servers = openapi3.Servers{{URL: base}}
+	// Examples are not validated: some of Kapso's break their own schema
+	// (see KapsoErrata), and they are not responses.
+	if err := doc.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
+		return fmt.Errorf("openapi: %s is invalid: %w", file, err)
+	}
+	router, err := legacy.NewRouter(doc, openapi3.DisableExamplesValidation())
+	if err != nil {
+		return fmt.Errorf("openapi: building router for %s: %w", file, err)
+	}
+	k.files = append(k.files, file)
+	k.vs = append(k.vs, &Validator{doc: doc, router: router})
+	return nil
 }
 
 // The shared KapsoValidator is built on first use. (A package-level
