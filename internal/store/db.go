@@ -86,22 +86,35 @@ func (db *DB) checkpointLoop() {
 // Open connects to the database named by databaseURL: empty means a SQLite
 // file "parley.db" in dataDir; "postgres://" or "postgresql://" means
 // PostgreSQL; "sqlite:" or "file:" followed by a path means that SQLite file.
+// A SQLite file that does not exist is created, with its directory.
 func Open(ctx context.Context, databaseURL, dataDir string) (*DB, error) {
-	switch {
-	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+	if IsPostgresURL(databaseURL) {
 		return openPostgres(ctx, databaseURL)
-	case databaseURL == "":
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("store: create data dir: %w", err)
-		}
-		return openSQLite(ctx, filepath.Join(dataDir, "parley.db"))
-	case strings.HasPrefix(databaseURL, "sqlite:"):
-		return openSQLite(ctx, strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//"))
-	case strings.HasPrefix(databaseURL, "file:"):
-		return openSQLite(ctx, strings.TrimPrefix(databaseURL, "file:"))
-	default:
+	}
+	path, ok := SQLitePath(databaseURL, dataDir)
+	if !ok {
 		return nil, fmt.Errorf("store: unsupported database URL scheme (want postgres:// or sqlite:)")
 	}
+	return openSQLite(ctx, path)
+}
+
+// IsPostgresURL reports whether databaseURL names a PostgreSQL database.
+func IsPostgresURL(databaseURL string) bool {
+	return strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://")
+}
+
+// SQLitePath returns the SQLite file Open would use for databaseURL and
+// dataDir; ok is false when databaseURL names no SQLite file.
+func SQLitePath(databaseURL, dataDir string) (path string, ok bool) {
+	switch {
+	case databaseURL == "":
+		return filepath.Join(dataDir, "parley.db"), true
+	case strings.HasPrefix(databaseURL, "sqlite:"):
+		return strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//"), true
+	case strings.HasPrefix(databaseURL, "file:"):
+		return strings.TrimPrefix(databaseURL, "file:"), true
+	}
+	return "", false
 }
 
 func openSQLite(ctx context.Context, path string) (*DB, error) {
