@@ -22,7 +22,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/netguard"
 	"github.com/parleyhq/parley/internal/secrets"
@@ -134,7 +133,9 @@ func (s *Service) buildRequest(ctx context.Context, j *job, body []byte, at time
 	ts := at.Unix()
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "Parley-Webhooks/1")
-	h.Set("X-Webhook-Event", parley.V2EventName(j.Event, version))
+	// The name the delivery log shows (parley.EventName for the webhook's
+	// version when the event was written), so header and log agree.
+	h.Set("X-Webhook-Event", j.Event)
 	h.Set("X-Webhook-Signature", Sign(secret, body))
 	// Set under its lowercase name (header names are case-insensitive):
 	// net/http treats a POST with an "X-Idempotency-Key" entry as

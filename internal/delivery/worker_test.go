@@ -340,8 +340,10 @@ func TestLifecycleEventNamePerPayloadVersion(t *testing.T) {
 	e := newEnv(t)
 	rc := newReceiver(t, nil)
 	proj := ""
-	e.addWebhook(rc.URL+"/v2", hookOpts{configID: &proj, events: []string{parley.EventPhoneNumberCreated}})
-	e.addWebhook(rc.URL+"/v1", hookOpts{configID: &proj, events: []string{parley.EventConfigCreated}, payloadVersion: "v1"})
+	// Each subscribes by the other version's name (an alias): the name
+	// follows the payload version, not the subscription.
+	v2 := e.addWebhook(rc.URL+"/v2", hookOpts{configID: &proj, events: []string{parley.EventConfigCreated}})
+	v1 := e.addWebhook(rc.URL+"/v1", hookOpts{configID: &proj, events: []string{parley.EventPhoneNumberCreated}, payloadVersion: "v1"})
 	e.emit(events.Event{Type: parley.EventConfigCreated, V2: map[string]any{"phone_number_id": "1"}, V1: map[string]any{"whatsapp_config": map[string]any{}}})
 	s := e.service()
 	for step(t, s) > 0 {
@@ -352,6 +354,13 @@ func TestLifecycleEventNamePerPayloadVersion(t *testing.T) {
 	}
 	if got["v2"] != parley.EventPhoneNumberCreated || got["v1"] != parley.EventConfigCreated {
 		t.Fatalf("event names: %v", got)
+	}
+	// The delivery log says what the header said.
+	if d := e.deliveries(v2)[0]; d.Event != got["v2"] {
+		t.Errorf("v2 delivery log %q, header %q", d.Event, got["v2"])
+	}
+	if d := e.deliveries(v1)[0]; d.Event != got["v1"] {
+		t.Errorf("v1 delivery log %q, header %q", d.Event, got["v1"])
 	}
 }
 
