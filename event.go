@@ -44,19 +44,39 @@ var EventAliases = map[string][]string{
 	"templates":      {EventTemplateStatus},
 }
 
-// V2EventName returns the name an event has for a webhook of the given
-// payload version: lifecycle events are renamed in v2.
-func V2EventName(event, payloadVersion string) string {
-	if payloadVersion != "v2" {
-		return event
-	}
+// EventName returns the one name an event has for a webhook of the given
+// payload version: the name in its X-Webhook-Event header and in its
+// delivery log. Lifecycle events carry Kapso's current names
+// (whatsapp.phone_number.created, .deleted) for v2 webhooks and Kapso's
+// legacy names (whatsapp.config.created, .deleted) for v1 webhooks, as
+// Kapso sends them; every other event has one name in both versions.
+func EventName(event, payloadVersion string) string {
+	v1 := payloadVersion == PayloadV1
 	switch event {
-	case EventConfigCreated:
+	case EventConfigCreated, EventPhoneNumberCreated:
+		if v1 {
+			return EventConfigCreated
+		}
 		return EventPhoneNumberCreated
-	case EventConfigDeleted:
+	case EventConfigDeleted, EventPhoneNumberDeleted:
+		if v1 {
+			return EventConfigDeleted
+		}
 		return EventPhoneNumberDeleted
 	}
 	return event
+}
+
+// EventNames returns event and its other name, if it has one: a filter on
+// either name of a lifecycle event finds both.
+func EventNames(event string) []string {
+	if v1 := EventName(event, PayloadV1); v1 != event {
+		return []string{event, v1}
+	}
+	if v2 := EventName(event, PayloadV2); v2 != event {
+		return []string{event, v2}
+	}
+	return []string{event}
 }
 
 // Subscribed reports whether a webhook subscribed to events (names or

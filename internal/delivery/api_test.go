@@ -260,6 +260,14 @@ func TestProjectWebhooks(t *testing.T) {
 	if !evs[parley.EventPhoneNumberCreated] || !evs[parley.EventWebhookPaused] || tr["delivery_id"] == nil {
 		t.Fatalf("events received: %v", evs)
 	}
+	// One name for the v2 webhook: the delivery log says what the header
+	// said, and a filter on either name finds it.
+	for _, q := range []string{parley.EventPhoneNumberCreated, parley.EventConfigCreated} {
+		l := b.Must(200, "GET", "/webhooks/"+id+"/deliveries?q[event_eq]="+q, nil).List()
+		if len(l) != 1 || l[0]["event"] != parley.EventPhoneNumberCreated {
+			t.Fatalf("deliveries for %s: %v", q, l)
+		}
+	}
 
 	b.Must(204, "DELETE", "/webhooks/"+id, nil)
 	b.Must(404, "GET", "/webhooks/"+id, nil)

@@ -13,6 +13,7 @@ import (
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/jobs"
+	"github.com/parleyhq/parley/internal/netguard"
 )
 
 // RegisterForwarding registers the job that forwards a Meta webhook, byte
@@ -44,7 +45,7 @@ func RegisterForwarding(r *jobs.Runner, cfg config.Config) {
 		}
 		res, err := client.Do(req)
 		if err != nil {
-			var refused *refusedError
+			var refused *netguard.RefusedError
 			if errors.As(err, &refused) {
 				return jobs.Permanent(fmt.Errorf("forward to %s: %w", p.URL, err))
 			}

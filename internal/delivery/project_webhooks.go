@@ -70,6 +70,9 @@ func (h *handlers) createProjectWebhook(w http.ResponseWriter, r *http.Request, 
 	if err := platform.DecodeWebhook(f, wh, true, true); err != nil {
 		return err
 	}
+	if err := platform.CheckWebhookTarget(h.s.Config, "url", wh.URL); err != nil {
+		return err
+	}
 	if err := platform.CreateWebhook(r.Context(), h.s.DB.Write(), h.s.Box, wh); err != nil {
 		return err
 	}
@@ -94,6 +97,11 @@ func (h *handlers) updateProjectWebhook(w http.ResponseWriter, r *http.Request, 
 		}
 		if err := platform.DecodeWebhook(f, wh, false, true); err != nil {
 			return err
+		}
+		if f.Has("url") {
+			if err := platform.CheckWebhookTarget(h.s.Config, "url", wh.URL); err != nil {
+				return err
+			}
 		}
 		out = wh
 		return platform.UpdateWebhook(ctx, tx, h.s.Box, wh)

@@ -22,8 +22,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/netguard"
 	"github.com/parleyhq/parley/internal/secrets"
 )
 
@@ -133,7 +133,9 @@ func (s *Service) buildRequest(ctx context.Context, j *job, body []byte, at time
 	ts := at.Unix()
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "Parley-Webhooks/1")
-	h.Set("X-Webhook-Event", parley.V2EventName(j.Event, version))
+	// The name the delivery log shows (parley.EventName for the webhook's
+	// version when the event was written), so header and log agree.
+	h.Set("X-Webhook-Event", j.Event)
 	h.Set("X-Webhook-Signature", Sign(secret, body))
 	// Set under its lowercase name (header names are case-insensitive):
 	// net/http treats a POST with an "X-Idempotency-Key" entry as
@@ -175,7 +177,7 @@ func (s *Service) send(ctx context.Context, j *job) result {
 	resp, err := s.client.Do(req)
 	if err != nil {
 		res.latency = time.Since(t0)
-		var ref *refusedError
+		var ref *netguard.RefusedError
 		switch {
 		case errors.As(err, &ref):
 			res.err, res.outcome = ref.Error(), "refused"
@@ -278,73 +280,20 @@ func (s *Service) retryDelay(j *job, res result) time.Duration {
 	return RetryDelay(w.RetryCustom, w.RetryBackoffSeconds, n, s.Jitter())
 }
 
-// refusedError is a connection Parley refused to make (SSRF protection).
-type refusedError struct {
-	ip     netip.Addr
-	reason string
-}
-
-func (e *refusedError) Error() string {
-	return fmt.Sprintf("refused: %s is a %s address (allow it with PARLEY_WEBHOOK_ALLOW_PRIVATE or PARLEY_WEBHOOK_ALLOW_CIDRS)", e.ip, e.reason)
-}
-
-var blocked = []struct {
-	prefix netip.Prefix
-	reason string
-}{
-	{netip.MustParsePrefix("169.254.169.254/32"), "cloud metadata"},
-	{netip.MustParsePrefix("fd00:ec2::254/128"), "cloud metadata"},
-	{netip.MustParsePrefix("0.0.0.0/8"), "unspecified"},
-	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
-	{netip.MustParsePrefix("10.0.0.0/8"), "private"},
-	{netip.MustParsePrefix("172.16.0.0/12"), "private"},
-	{netip.MustParsePrefix("192.168.0.0/16"), "private"},
-	{netip.MustParsePrefix("100.64.0.0/10"), "CGNAT"},
-	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
-	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
-	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
-	{netip.MustParsePrefix("::/128"), "unspecified"},
-	{netip.MustParsePrefix("::1/128"), "loopback"},
-	{netip.MustParsePrefix("fc00::/7"), "private (ULA)"},
-	{netip.MustParsePrefix("fe80::/10"), "link-local"},
-	{netip.MustParsePrefix("ff00::/8"), "multicast"},
-}
-
-// checkAddr decides whether Parley may connect to ip. Cloud metadata
-// addresses stay refused under PARLEY_WEBHOOK_ALLOW_PRIVATE (they are never
-// a legitimate webhook); only an explicit PARLEY_WEBHOOK_ALLOW_CIDRS entry
-// lets them through.
-func checkAddr(cfg config.Config, ip netip.Addr) error {
-	ip = ip.Unmap()
-	for _, p := range cfg.WebhookAllowCIDRs {
-		if p.Contains(ip) {
-			return nil
-		}
-	}
-	for _, b := range blocked {
-		if b.prefix.Contains(ip) {
-			if cfg.WebhookAllowPrivate && b.reason != "cloud metadata" {
-				return nil
-			}
-			return &refusedError{ip: ip, reason: b.reason}
-		}
-	}
-	return nil
-}
-
 // newClient returns the HTTP client of the workers: the address check runs
 // on the IP actually dialed (so DNS rebinding cannot slip past it), no proxy,
 // no redirects.
 func newClient(cfg config.Config) *http.Client {
+	policy := netguard.PolicyFor(cfg)
 	dialer := &net.Dialer{
 		Timeout:   cfg.WebhookTimeout,
 		KeepAlive: 30 * time.Second,
 		Control: func(network, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {
-				return &refusedError{reason: "unparsable"}
+				return &netguard.RefusedError{Reason: "unparsable"}
 			}
-			return checkAddr(cfg, ap.Addr())
+			return policy.Check(ap.Addr())
 		},
 	}
 	tr := &http.Transport{

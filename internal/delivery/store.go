@@ -105,8 +105,12 @@ func ListDeliveries(ctx context.Context, c *store.Conn, webhookID string, f Filt
 		args = append(args, f.Status)
 	}
 	if f.Event != "" {
-		where += ` AND event_type = ?`
-		args = append(args, f.Event)
+		// Either name of a lifecycle event finds its deliveries.
+		names := parley.EventNames(f.Event)
+		where += ` AND event_type IN (?` + strings.Repeat(", ?", len(names)-1) + `)`
+		for _, n := range names {
+			args = append(args, n)
+		}
 	}
 	out, total, err := store.QueryPage(ctx, c, scanDelivery, `SELECT COUNT(*) FROM deliveries`+where,
 		`SELECT `+deliveryCols+` FROM deliveries`+where+` ORDER BY created_at DESC, id DESC`, args, p.PerPage, p.Offset())

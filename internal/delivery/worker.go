@@ -81,6 +81,7 @@ type Service struct {
 	more atomic.Bool
 
 	webhooks  webhookCache
+	failures  failureLog
 	rec       recorder
 	notifier  notifier
 	listening atomic.Bool // the LISTEN connection is up (PostgreSQL)
@@ -633,6 +634,9 @@ func (s *Service) process(ctx context.Context, j *job) (claimed bool) {
 		return false
 	}
 	recordAttempt(res)
+	if !res.ok {
+		s.logFailure(j, res)
+	}
 	claimed, err := s.rec.record(fctx, s, j, res)
 	if err != nil {
 		s.log.Warn("delivery: record outcome failed", slog.String("delivery", j.ID), slog.String("error", err.Error()))

@@ -226,6 +226,7 @@ func MaxAttempts(custom bool, retryMaxAttempts int) int {
 
 type delivery struct {
 	webhookID   string
+	event       string // the event's name for the webhook's payload version (parley.EventName)
 	buffered    bool
 	ordered     bool
 	maxAttempts int
@@ -262,7 +263,11 @@ func insertDeliveries(ctx context.Context, tx *store.Conn, ev Event, eventID str
 			}
 			id := store.NewID()
 			ids = append(ids, id)
-			args = append(args, id, ev.ProjectID, d.webhookID, eventID, ev.Type, nullable(ev.ConversationID), ev.Seq, d.ordered, d.buffered,
+			name := d.event
+			if name == "" {
+				name = ev.Type
+			}
+			args = append(args, id, ev.ProjectID, d.webhookID, eventID, name, nullable(ev.ConversationID), ev.Seq, d.ordered, d.buffered,
 				status, d.maxAttempts, store.NewID(), us, us, us)
 		}
 		q := `INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, conversation_id, seq, ordered, buffered,
@@ -285,6 +290,7 @@ type subscriber struct {
 	maxAttempts int
 	custom      bool
 	inactivity  int
+	version     string // payload_version
 }
 
 // webhookMemo remembers, per transaction, the active webhooks of each
@@ -361,7 +367,7 @@ func memoPut(tx *store.Conn, key string, l []subscriber) {
 // the candidates of: the config's webhooks, or the project's for project
 // events.
 func subscribers(ctx context.Context, tx *store.Conn, ev Event) ([]subscriber, error) {
-	const cols = `id, events, buffer_enabled, buffer_events, retry_max_attempts, retry_custom, inactivity_minutes`
+	const cols = `id, events, buffer_enabled, buffer_events, retry_max_attempts, retry_custom, inactivity_minutes, payload_version`
 	key, q, arg := "c:"+ev.ConfigID, `SELECT `+cols+` FROM whatsapp_webhooks WHERE whatsapp_config_id = ? AND active`, ev.ConfigID
 	if IsProjectEvent(ev.Type) {
 		key, q, arg = "p:"+ev.ProjectID, `SELECT `+cols+` FROM whatsapp_webhooks
@@ -382,7 +388,7 @@ func subscribers(ctx context.Context, tx *store.Conn, ev Event) ([]subscriber, e
 	for rows.Next() {
 		var s subscriber
 		var evs, bufEvs string
-		if err := rows.Scan(&s.id, &evs, &s.buffer, &bufEvs, &s.maxAttempts, &s.custom, &s.inactivity); err != nil {
+		if err := rows.Scan(&s.id, &evs, &s.buffer, &bufEvs, &s.maxAttempts, &s.custom, &s.inactivity, &s.version); err != nil {
 			return nil, err
 		}
 		_ = json.Unmarshal([]byte(evs), &s.events)
@@ -425,6 +431,7 @@ func Emit(ctx context.Context, tx *store.Conn, ev Event) (int, error) {
 		}
 		d := delivery{
 			webhookID:   s.id,
+			event:       parley.EventName(ev.Type, s.version),
 			buffered:    s.buffer && slices.Contains(s.bufEvents, ev.Type) && ev.ConversationID != "",
 			ordered:     Ordered(ev.Type) && ev.ConversationID != "",
 			maxAttempts: MaxAttempts(s.custom, s.maxAttempts),
@@ -460,9 +467,11 @@ func EmitTo(ctx context.Context, tx *store.Conn, ev Event, webhookID string) (st
 	}
 	var custom bool
 	var maxAttempts int
-	if err := tx.QueryRow(ctx, `SELECT retry_custom, retry_max_attempts FROM whatsapp_webhooks WHERE id = ?`, webhookID).
-		Scan(&custom, &maxAttempts); err != nil {
+	var version string
+	if err := tx.QueryRow(ctx, `SELECT retry_custom, retry_max_attempts, payload_version FROM whatsapp_webhooks WHERE id = ?`, webhookID).
+		Scan(&custom, &maxAttempts, &version); err != nil {
 		return "", fmt.Errorf("events: webhook %s: %w", webhookID, err)
 	}
-	return insertDelivery(ctx, tx, ev, id, delivery{webhookID: webhookID, maxAttempts: MaxAttempts(custom, maxAttempts)}, now)
+	return insertDelivery(ctx, tx, ev, id, delivery{webhookID: webhookID, event: parley.EventName(ev.Type, version),
+		maxAttempts: MaxAttempts(custom, maxAttempts)}, now)
 }

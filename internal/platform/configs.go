@@ -10,7 +10,9 @@ import (
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/api"
+	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/events"
+	"github.com/parleyhq/parley/internal/netguard"
 	"github.com/parleyhq/parley/internal/secrets"
 	"github.com/parleyhq/parley/internal/store"
 )
@@ -153,10 +155,11 @@ type configInput struct {
 	name, kind, phoneNumberID, waba, accessToken        *string
 	verifyToken, destURL, appSecret, displayName, phone *string
 	inbound, calls                                      *bool
+	cfg                                                 config.Config // the address policy for destURL
 }
 
-func readConfigInput(f *api.Fields) (*configInput, error) {
-	in := &configInput{f: f}
+func readConfigInput(f *api.Fields, cfg config.Config) (*configInput, error) {
+	in := &configInput{f: f, cfg: cfg}
 	rd := &reader{f: f}
 	in.name = rd.str("name")
 	in.kind = rd.str("kind")
@@ -364,6 +367,10 @@ func (in *configInput) apply(ctx context.Context, tx *store.Conn, box *secrets.B
 			cfg.WebhookDestinationURL = nil
 		case len(u) > 2048 || !ValidHTTPURL(u):
 			v.add("Webhook destination url must be a valid URL")
+		case netguard.PolicyFor(in.cfg).CheckURL(u) != nil:
+			// Forwards go through the deliveries' client: refuse what it
+			// would refuse on every attempt.
+			v.add("Webhook destination url %s", netguard.PolicyFor(in.cfg).CheckURL(u))
 		default:
 			cfg.WebhookDestinationURL = &u
 		}
@@ -543,7 +550,7 @@ func (h *handlers) createConfig(w http.ResponseWriter, r *http.Request, a *api.A
 	if err != nil {
 		return err
 	}
-	in, err := readConfigInput(f)
+	in, err := readConfigInput(f, h.s.Config)
 	if err != nil {
 		return err
 	}
@@ -593,7 +600,7 @@ func (h *handlers) updateConfig(w http.ResponseWriter, r *http.Request, a *api.A
 	if err != nil {
 		return err
 	}
-	in, err := readConfigInput(f)
+	in, err := readConfigInput(f, h.s.Config)
 	if err != nil {
 		return err
 	}

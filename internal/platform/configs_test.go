@@ -374,7 +374,8 @@ func TestConfigLifecycleEvents(t *testing.T) {
 	if n := scalar[int](t, b, `SELECT COUNT(*) FROM events WHERE type = 'whatsapp.config.deleted' AND whatsapp_config_id = ?`, id); n != 1 {
 		t.Fatalf("deleted events: %d", n)
 	}
-	if n := scalar[int](t, b, `SELECT COUNT(*) FROM deliveries WHERE event_type = 'whatsapp.config.deleted' AND webhook_id = ?`, hook); n != 1 {
+	// A v2 webhook's delivery carries the v2 name (the one in its header).
+	if n := scalar[int](t, b, `SELECT COUNT(*) FROM deliveries WHERE event_type = 'whatsapp.phone_number.deleted' AND webhook_id = ?`, hook); n != 1 {
 		t.Fatalf("deleted deliveries: %d", n)
 	}
 	_ = json.Unmarshal([]byte(scalar[string](t, b, `SELECT payload_v1 FROM events WHERE type = 'whatsapp.config.deleted'`)), &v1)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/api"
+	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/netguard"
 	"github.com/parleyhq/parley/internal/secrets"
 	"github.com/parleyhq/parley/internal/store"
 )
@@ -353,6 +355,18 @@ func validHeaderName(s string) bool {
 	return true
 }
 
+// CheckWebhookTarget refuses, with a 422 naming the setting to change, a
+// webhook URL the delivery could never reach under the operator's address
+// policy (a literal private or loopback address, or localhost). Call it
+// after DecodeWebhook when the URL was given; names that resolve later are
+// still checked on every delivery.
+func CheckWebhookTarget(cfg config.Config, field, rawURL string) error {
+	if err := netguard.PolicyFor(cfg).CheckURL(rawURL); err != nil {
+		return parley.Invalid("Validation failed", api.HumanKey(field)+" "+err.Error())
+	}
+	return nil
+}
+
 // ---- handlers: /whatsapp_configs/{id}/whatsapp_webhooks ----
 
 // webhookConfig resolves the path's config within the key's project.
@@ -435,6 +449,9 @@ func (h *handlers) createWebhook(w http.ResponseWriter, r *http.Request, a *api.
 		if err := DecodeWebhook(f, wh, true, false); err != nil {
 			return err
 		}
+		if err := CheckWebhookTarget(h.s.Config, "url", wh.URL); err != nil {
+			return err
+		}
 		return CreateWebhook(ctx, tx, h.s.Box, wh)
 	})
 	if err != nil {
@@ -468,6 +485,11 @@ func (h *handlers) updateWebhook(w http.ResponseWriter, r *http.Request, a *api.
 		}
 		if err := DecodeWebhook(f, wh, false, false); err != nil {
 			return err
+		}
+		if f.Has("url") {
+			if err := CheckWebhookTarget(h.s.Config, "url", wh.URL); err != nil {
+				return err
+			}
 		}
 		out = wh
 		return UpdateWebhook(ctx, tx, h.s.Box, wh)

@@ -1,12 +1,14 @@
 package platform_test
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/api"
 	"github.com/parleyhq/parley/internal/apitest"
+	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/platform"
 )
 
@@ -254,3 +256,57 @@ func TestProjectWebhookHelpers(t *testing.T) {
 }
 
 func parleyPage() parley.Page { return parley.Page{Page: 1, PerPage: 20} }
+
+// A webhook URL that no delivery could reach under the address policy is a
+// 422 at create and update naming the setting; while Parley listens on
+// loopback (the default), a local receiver is accepted.
+func TestWebhookTargetPolicy(t *testing.T) {
+	public := apitest.Setup(t, func(c *config.Config, _ *api.Deps) { c.Addr = "0.0.0.0:8080" })
+	cfg := newConfig(public, public.Key)
+	base := "/whatsapp_configs/" + cfg + "/whatsapp_webhooks"
+	for _, path := range []string{base, "/webhooks"} {
+		for _, u := range []string{"http://127.0.0.1:9000/hook", "http://localhost:9000/hook", "http://10.0.0.8/hook"} {
+			r := public.Do("POST", path, map[string]any{"url": u, "events": []string{eventFor(path)}})
+			if r.Status != 422 || !strings.Contains(string(r.Body), "PARLEY_WEBHOOK_ALLOW_PRIVATE") {
+				t.Errorf("POST %s %s: %d %s", path, u, r.Status, r.Body)
+			}
+		}
+		id := public.Must(201, "POST", path, map[string]any{"url": "https://hooks.example.com/a", "events": []string{eventFor(path)}}).Data()["id"].(string)
+		r := public.Do("PATCH", path+"/"+id, map[string]any{"url": "http://[::1]:9000/"})
+		if r.Status != 422 || !strings.Contains(string(r.Body), "PARLEY_WEBHOOK_ALLOW_CIDRS") {
+			t.Errorf("PATCH %s: %d %s", path, r.Status, r.Body)
+		}
+		if got := public.Must(200, "GET", path+"/"+id, nil).Data()["url"]; got != "https://hooks.example.com/a" {
+			t.Errorf("refused update changed the url: %v", got)
+		}
+		// Another field changes without the url being checked again.
+		public.Must(200, "PATCH", path+"/"+id, map[string]any{"active": false})
+	}
+	// The config's webhook_destination_url follows the same policy.
+	r := public.Do("PATCH", "/whatsapp_configs/"+cfg, map[string]any{"webhook_destination_url": "http://127.0.0.1:9/"})
+	if r.Status != 422 || !strings.Contains(string(r.Body), "PARLEY_WEBHOOK_ALLOW_PRIVATE") {
+		t.Errorf("destination url: %d %s", r.Status, r.Body)
+	}
+
+	// An operator's setting opens it.
+	allowed := apitest.Setup(t, func(c *config.Config, _ *api.Deps) {
+		c.Addr = "0.0.0.0:8080"
+		c.WebhookAllowCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	})
+	allowed.Must(201, "POST", "/webhooks", map[string]any{"url": "http://10.0.0.8/hook", "events": []string{"whatsapp.config.created"}})
+
+	// Listening on loopback (the default): a local receiver is accepted,
+	// a private network address still is not.
+	local := apitest.Setup(t)
+	local.Must(201, "POST", "/webhooks", map[string]any{"url": "http://localhost:9000/hook", "events": []string{"whatsapp.config.created"}})
+	if r := local.Do("POST", "/webhooks", map[string]any{"url": "http://192.168.1.9/hook", "events": []string{"whatsapp.config.created"}}); r.Status != 422 {
+		t.Errorf("private address while listening on loopback: %d %s", r.Status, r.Body)
+	}
+}
+
+func eventFor(path string) string {
+	if path == "/webhooks" {
+		return "whatsapp.config.created"
+	}
+	return "whatsapp.message.received"
+}
