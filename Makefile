@@ -5,6 +5,9 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+	@echo
+	@echo 'Variables (override with make VAR=value):'
+	@echo '  PG_URL = $(PG_URL)'
 
 build: ## build bin/parley (pure Go, CGO_ENABLED=0)
 	CGO_ENABLED=0 go build -o bin/parley ./cmd/parley
@@ -15,7 +18,7 @@ run: ## run Parley on SQLite with the sandbox
 test: ## run the test suite on SQLite
 	go test ./...
 
-test-postgres: ## run the test suite on PostgreSQL ($(PG_URL))
+test-postgres: ## run the test suite on PostgreSQL at PG_URL
 	PARLEY_TEST_POSTGRES_URL='$(PG_URL)' go test ./...
 
 lint: ## gofmt, go vet

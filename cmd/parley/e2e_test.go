@@ -114,6 +114,11 @@ func TestServeBootstrapsPrintsKeyAndShutsDownGracefully(t *testing.T) {
 	if !strings.HasPrefix(key, "pk_") {
 		t.Fatalf("no API key printed: %q", p.stdout.String())
 	}
+	// The banner's curl reads the key from $KEY, as the README's does.
+	if !strings.Contains(p.stdout.String(), "export KEY="+key+"\n") ||
+		!strings.Contains(p.stdout.String(), `-H "X-API-Key: $KEY"`) {
+		t.Errorf("banner does not export and use $KEY:\n%s", p.stdout.String())
+	}
 	req, _ := http.NewRequest("GET", "http://"+p.addr+"/api/v1/customers", nil)
 	req.Header.Set("X-API-Key", key)
 	res, err := http.DefaultClient.Do(req)

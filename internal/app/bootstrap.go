@@ -42,7 +42,11 @@ func (a *App) bootstrap(ctx context.Context) error {
 			if generated {
 				fmt.Fprintf(a.Out, "\n  Parley created project %s.\n  API key (shown once, store it now): %s\n\n", p.ID, key)
 			}
-			if err := a.bootstrapSandbox(ctx, tx, p.ID); err != nil {
+			exportKey := key // the banner's curl reads it from $KEY, as the README does
+			if !generated {
+				exportKey = `"$PARLEY_BOOTSTRAP_API_KEY"` // not echoed: the operator chose it
+			}
+			if err := a.bootstrapSandbox(ctx, tx, p.ID, exportKey); err != nil {
 				return err
 			}
 		}
@@ -54,7 +58,8 @@ func (a *App) bootstrap(ctx context.Context) error {
 // bootstrapSandbox gives the new project a sandbox config (unless
 // PARLEY_SANDBOX=false) and prints its id and phone number next to the API
 // key, so the README's first command has a working number to talk to.
-func (a *App) bootstrapSandbox(ctx context.Context, tx *store.Conn, projectID string) error {
+// exportKey is what the printed `export KEY=` line sets.
+func (a *App) bootstrapSandbox(ctx context.Context, tx *store.Conn, projectID, exportKey string) error {
 	if !a.Config.Sandbox {
 		return nil
 	}
@@ -69,8 +74,10 @@ func (a *App) bootstrapSandbox(ctx context.Context, tx *store.Conn, projectID st
 	a.Log.Info("created sandbox config", slog.String("whatsapp_config_id", cfg.ID), slog.String("phone_number", phone))
 	fmt.Fprintf(a.Out, "  Sandbox WhatsApp config %s, phone number %s (phone_number_id %s).\n"+
 		"  Play a customer writing to it:\n"+
-		"    curl -X POST %s/api/v1/whatsapp_configs/%s/sandbox_messages -H 'X-API-Key: <key>' \\\n"+
+		"    export KEY=%s\n"+
+		"    curl -X POST %s/api/v1/whatsapp_configs/%s/sandbox_messages -H \"X-API-Key: $KEY\" \\\n"+
+		"      -H 'Content-Type: application/json' \\\n"+
 		"      -d '{\"from\": \"5491100000000\", \"profile_name\": \"Ana\", \"type\": \"text\", \"text\": {\"body\": \"hola\"}}'\n\n",
-		cfg.ID, phone, cfg.PhoneNumberID, a.Config.PublicURL, cfg.ID)
+		cfg.ID, phone, cfg.PhoneNumberID, exportKey, a.Config.PublicURL, cfg.ID)
 	return nil
 }
