@@ -34,6 +34,7 @@ func (s *Server) routes() {
 	})
 
 	s.routesPlatform()
+	s.routesIndex()
 }
 
 // jsonErrors rewrites the standard mux's plain-text 404 and 405 answers into

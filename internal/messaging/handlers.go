@@ -315,6 +315,21 @@ func (sv *service) markAsRead(w http.ResponseWriter, r *http.Request, a *api.Aut
 	return nil
 }
 
+// getMessage answers one message (a Parley extension: Kapso lists messages
+// only per conversation), so a client can follow a send to its outcome.
+func (sv *service) getMessage(w http.ResponseWriter, r *http.Request, a *api.Auth) error {
+	id, err := api.PathID(r, "id", "WhatsApp message")
+	if err != nil {
+		return err
+	}
+	m, err := getMessage(r.Context(), sv.api.DB.Read(), a.ProjectID, id)
+	if err != nil {
+		return err
+	}
+	api.WriteData(w, http.StatusOK, sv.renderMessage(m))
+	return nil
+}
+
 func (sv *service) deleteMessage(w http.ResponseWriter, r *http.Request, a *api.Auth) error {
 	id, err := api.PathID(r, "id", "WhatsApp message")
 	if err != nil {

@@ -302,6 +302,36 @@ func TestStatusesOutOfOrder(t *testing.T) {
 	}
 }
 
+// Meta's failed status shows on the message in the API: its code, title,
+// message and details; a message that did not fail has null error fields.
+func TestFailedStatusShowsItsReason(t *testing.T) {
+	e := setup(t, setupOpts{})
+	e.g.next = []string{"wamid.FAILS", "wamid.FINE"}
+	id := e.Must(201, "POST", "/whatsapp_messages", map[string]any{"message": map[string]any{"phone_number": customer, "content": "one"}}).Data()["id"].(string)
+	fine := e.Must(201, "POST", "/whatsapp_messages", map[string]any{"message": map[string]any{"phone_number": customer, "content": "two"}}).Data()["id"].(string)
+	waitFor(t, "both sent", func() bool {
+		return e.count(t, `SELECT COUNT(*) FROM messages WHERE whatsapp_message_id IS NOT NULL`) == 2
+	})
+	fail := whatsapp.Error{Code: 131026, Title: "Message undeliverable", Message: "Message Undeliverable.", Details: "The recipient is not a WhatsApp user."}
+	if st := e.postWebhook(t, statusWebhook(t, "wamid.FAILS", "failed", time.Now(), fail), appSecret); st != 200 {
+		t.Fatalf("failed status: %d", st)
+	}
+	m := e.Must(200, "GET", "/whatsapp_messages/"+id, nil).Data()
+	want := map[string]any{"error_code": "131026", "error_title": "Message undeliverable", "message": "Message Undeliverable.",
+		"details": "The recipient is not a WhatsApp user."}
+	if m["status"] != "failed" || m["error_message"] != "The recipient is not a WhatsApp user." {
+		t.Errorf("failed message: %v %v", m["status"], m["error_message"])
+	}
+	jsonEq(t, "error_details", m["error_details"], want)
+	if r := e.DoKey(e.Key2, "GET", "/whatsapp_messages/"+id, nil); r.Status != 404 {
+		t.Errorf("another project's message: %d", r.Status)
+	}
+	ok := e.Must(200, "GET", "/whatsapp_messages/"+fine, nil).Data()
+	if v, present := ok["error_message"]; !present || v != nil || ok["error_details"] != nil {
+		t.Errorf("a message that did not fail: %v %v", ok["error_message"], ok["error_details"])
+	}
+}
+
 func TestConversationLifecycle(t *testing.T) {
 	e := setup(t, setupOpts{})
 	if st := e.postWebhook(t, inboundText(t, phoneID, customer, "wamid.A1", "hello"), appSecret); st != 200 {

@@ -84,6 +84,7 @@ func Register(s *api.Server, opts ...Options) {
 	s.Handle("POST /whatsapp_conversations/{conversation_id}/whatsapp_messages", sv.sendInConversation)
 	s.Handle("POST /whatsapp_messages", sv.sendStandalone)
 	s.Handle("PATCH /whatsapp_messages/{id}/mark_as_read", sv.markAsRead)
+	s.Handle("GET /whatsapp_messages/{id}", sv.getMessage)
 	s.Handle("DELETE /whatsapp_messages/{id}", sv.deleteMessage)
 
 	s.HandleRaw("GET /webhooks/whatsapp", InboundHandler(s))

@@ -42,8 +42,13 @@ type messageJSON struct {
 	Metadata          parley.JSONObject `json:"metadata"`
 	MediaURL          *string           `json:"media_url,omitempty"`
 	MessageTypeData   any               `json:"message_type_data,omitempty"` // nil or a non-nil map (which may be {})
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
+	// ErrorMessage and ErrorDetails say why a message failed (null
+	// otherwise), with the field names Kapso uses for a failed broadcast
+	// recipient: an extension of Kapso's WhatsappMessage.
+	ErrorMessage *string        `json:"error_message"`
+	ErrorDetails map[string]any `json:"error_details"`
+	CreatedAt    time.Time      `json:"created_at"`
+	UpdatedAt    time.Time      `json:"updated_at"`
 }
 
 // mediaURL is where a message's media can be fetched: Parley's media route
@@ -58,6 +63,7 @@ func mediaURL(publicURL string, m *parley.Message) *string {
 }
 
 func (s *service) renderMessage(m *parley.Message) messageJSON {
+	errMsg, errDetails := messageError(m)
 	var mtd any
 	if m.MessageTypeData != nil {
 		mtd = m.MessageTypeData
@@ -65,7 +71,67 @@ func (s *service) renderMessage(m *parley.Message) messageJSON {
 	return messageJSON{ID: m.ID, PhoneNumber: parley.DisplayPhone(m.PhoneNumber), MessageType: m.MessageType, Content: m.Content,
 		Direction: m.Direction, Status: m.Status, ProcessingStatus: m.ProcessingStatus, WhatsAppMessageID: m.WhatsAppMessageID,
 		Metadata: m.Metadata, MediaURL: mediaURL(s.api.Config.PublicURL, m), MessageTypeData: mtd,
-		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+		ErrorMessage: errMsg, ErrorDetails: errDetails, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+}
+
+// messageError returns why m failed: error_message is the most specific
+// text Meta gave (its error_data.details, else its message, else its
+// title); error_details holds Meta's code (a string, as in Kapso's
+// examples), title, message and details. They come from the last failed
+// status recorded (Meta's webhook, or the refusal of the send), falling
+// back to the stored columns. Both are nil for a message that never failed.
+func messageError(m *parley.Message) (*string, map[string]any) {
+	if m.ErrorCode == nil && m.ErrorTitle == nil && m.ErrorMessage == nil {
+		return nil, nil
+	}
+	var e struct {
+		Code      *int   `json:"code"`
+		Title     string `json:"title"`
+		Message   string `json:"message"`
+		ErrorData struct {
+			Details string `json:"details"`
+		} `json:"error_data"`
+	}
+	for i := len(m.Statuses) - 1; i >= 0; i-- {
+		var st struct {
+			Status string            `json:"status"`
+			Errors []json.RawMessage `json:"errors"`
+		}
+		if json.Unmarshal(m.Statuses[i], &st) == nil && st.Status == "failed" && len(st.Errors) > 0 {
+			_ = json.Unmarshal(st.Errors[0], &e)
+			break
+		}
+	}
+	if e.Code == nil {
+		e.Code = m.ErrorCode
+	}
+	if e.Title == "" && m.ErrorTitle != nil {
+		e.Title = *m.ErrorTitle
+	}
+	if e.Message == "" && e.ErrorData.Details == "" && m.ErrorMessage != nil {
+		e.Message = *m.ErrorMessage
+	}
+	d := map[string]any{"error_title": nonEmpty(e.Title), "message": nonEmpty(e.Message), "details": nonEmpty(e.ErrorData.Details)}
+	d["error_code"] = nil
+	if e.Code != nil {
+		d["error_code"] = strconv.Itoa(*e.Code)
+	}
+	msg := e.ErrorData.Details
+	if msg == "" {
+		msg = e.Message
+	}
+	if msg == "" {
+		msg = e.Title
+	}
+	return nonEmpty(msg), d
+}
+
+// nonEmpty is s, or nil when s is empty.
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // ---- webhook event payloads (semantics §2.11, appendix C) ----

@@ -339,6 +339,25 @@ func TestSendFailure131047(t *testing.T) {
 	if code != 131047 || title != "Re-engagement message" || !strings.Contains(msg, "24 hours") {
 		t.Errorf("error fields: %d %q %q", code, title, msg)
 	}
+	// The API shows why: on get and in the list.
+	got := e.Must(200, "GET", "/whatsapp_messages/"+id, nil).Data()
+	var conv string
+	if err := e.DB.Read().QueryRow(t.Context(), `SELECT conversation_id FROM messages WHERE id = ?`, id).Scan(&conv); err != nil {
+		t.Fatal(err)
+	}
+	var listed map[string]any
+	for _, m := range e.Must(200, "GET", "/whatsapp_conversations/"+conv+"/whatsapp_messages", nil).List() {
+		if m["id"] == id {
+			listed = m
+		}
+	}
+	for where, m := range map[string]map[string]any{"get": got, "list": listed} {
+		det, _ := m["error_details"].(map[string]any)
+		if m["status"] != "failed" || !strings.Contains(str(m["error_message"]), "24 hours") || det == nil ||
+			det["error_code"] != "131047" || det["error_title"] != "Re-engagement message" || !strings.Contains(str(det["details"]), "24 hours") {
+			t.Errorf("%s: error fields %v %v", where, m["error_message"], m["error_details"])
+		}
+	}
 	v2s, _ := e.eventsOf(t, "whatsapp.message.failed")
 	if len(v2s) != 1 {
 		t.Fatalf("failed events: %d", len(v2s))
