@@ -5,8 +5,11 @@ import "time"
 // Webhook kinds and payload versions.
 const (
 	WebhookKindKapso = "kapso"
-	PayloadV1        = "v1"
-	PayloadV2        = "v2"
+	// WebhookKindMeta forwards Meta's raw webhook bodies about the
+	// webhook's phone number, as Meta signed them; it has no event filter.
+	WebhookKindMeta = "meta"
+	PayloadV1       = "v1"
+	PayloadV2       = "v2"
 )
 
 // Webhook defaults (semantics.md §2.2, README decision 5).

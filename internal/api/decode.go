@@ -329,3 +329,14 @@ func (c *Collect) Set(err error) {
 		c.err = err
 	}
 }
+
+// Default sets key to v when the body did not send it, so a surface whose
+// contract makes the attribute optional can supply its value.
+func (f *Fields) Default(key string, v any) {
+	if _, ok := f.m[key]; ok {
+		return
+	}
+	if b, err := json.Marshal(v); err == nil {
+		f.m[key] = b
+	}
+}

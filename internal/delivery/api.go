@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ func Register(s *api.Server) {
 	s.Handle("POST /whatsapp_configs/{id}/whatsapp_webhooks/{webhook_id}/test", h.testConfigWebhook)
 	s.Handle("GET /webhooks/{id}/deliveries", h.listProjectDeliveries)
 	s.Handle("POST /webhooks/{id}/test", h.testProjectWebhook)
+	s.Handle("POST /webhooks/{id}/deliveries/{delivery_id}/redeliver", h.redeliverProjectDelivery)
 	registerProjectWebhooks(s, h)
 }
 
@@ -103,21 +105,46 @@ func (h *handlers) redeliverConfigDelivery(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
+	return h.redeliver(w, r, wh.ID)
+}
+
+func (h *handlers) redeliverProjectDelivery(w http.ResponseWriter, r *http.Request, a *api.Auth) error {
+	wh, err := h.projectWebhook(r, a)
+	if err != nil {
+		return err
+	}
+	return h.redeliver(w, r, wh.ID)
+}
+
+// redeliver starts a new attempt cycle of the path's delivery of webhook
+// webhookID and answers 202 with it.
+func (h *handlers) redeliver(w http.ResponseWriter, r *http.Request, webhookID string) error {
 	id, err := api.PathID(r, "delivery_id", "Delivery")
 	if err != nil {
 		return err
 	}
-	var d *Delivery
-	err = h.s.DB.Tx(r.Context(), func(tx *store.Conn) error {
-		d, err = Redeliver(r.Context(), tx, wh.ID, id, time.Now())
-		return err
-	})
+	d, err := RedeliverNow(r.Context(), h.s, webhookID, id)
 	if err != nil {
 		return err
 	}
-	h.s.EventsWritten()
 	api.WriteData(w, http.StatusAccepted, d)
 	return nil
+}
+
+// RedeliverNow redelivers delivery id of webhook webhookID (Redeliver) in a
+// transaction and wakes the workers.
+func RedeliverNow(ctx context.Context, s *api.Server, webhookID, id string) (*Delivery, error) {
+	var d *Delivery
+	err := s.DB.Tx(ctx, func(tx *store.Conn) error {
+		var err error
+		d, err = Redeliver(ctx, tx, webhookID, id, time.Now())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.EventsWritten()
+	return d, nil
 }
 
 func (h *handlers) testConfigWebhook(w http.ResponseWriter, r *http.Request, a *api.Auth) error {
@@ -152,42 +179,58 @@ func (h *handlers) test(w http.ResponseWriter, r *http.Request, wh *Webhook) err
 			return err
 		}
 	}
+	name := ""
+	if evType != nil {
+		name = *evType
+	}
+	deliveryID, err := SendTest(r.Context(), h.s, wh, name)
+	if err != nil {
+		return err
+	}
+	api.WriteData(w, http.StatusAccepted, map[string]any{"success": true, "delivery_id": deliveryID})
+	return nil
+}
+
+// SendTest queues a sample event of type evType (empty: the webhook's first
+// event), marked "test": true, to webhook wh only, and returns the
+// delivery's id. An event the webhook does not receive is a 422.
+func SendTest(ctx context.Context, s *api.Server, wh *Webhook, evType string) (string, error) {
 	project := wh.ConfigID == nil
 	var name string
-	if evType == nil || *evType == "" {
+	if evType == "" {
 		name = firstEvent(wh.Events)
 		if name == "" {
-			return parley.Invalid("Validation failed", "Webhook has no events to test")
+			return "", parley.Invalid("Validation failed", "Webhook has no events to test")
 		}
 	} else {
-		name = *evType
+		name = evType
 		if targets, ok := parley.EventAliases[name]; ok && !project {
 			name = targets[0]
 		}
 		if !parley.ValidEvent(name, project) || !parley.Subscribed(wh.Events, name) {
-			return parley.Invalid("Validation failed", "Event type must be one of the webhook's events")
+			return "", parley.Invalid("Validation failed", "Event type must be one of the webhook's events")
 		}
 	}
 	var phoneNumberID string
 	var deliveryID string
-	err = h.s.DB.Tx(r.Context(), func(tx *store.Conn) error {
+	err := s.DB.Tx(ctx, func(tx *store.Conn) error {
 		ev := events.Event{ProjectID: wh.ProjectID, Type: name}
 		if wh.ConfigID != nil {
 			ev.ConfigID = *wh.ConfigID
-			if err := tx.QueryRow(r.Context(), `SELECT phone_number_id FROM whatsapp_configs WHERE id = ?`, *wh.ConfigID).Scan(&phoneNumberID); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT phone_number_id FROM whatsapp_configs WHERE id = ?`, *wh.ConfigID).Scan(&phoneNumberID); err != nil {
 				return err
 			}
 		}
 		ev.V2, ev.V1 = SamplePayload(name, wh.ProjectID, wh.ConfigID, phoneNumberID, time.Now())
-		deliveryID, err = events.EmitTo(r.Context(), tx, ev, wh.ID)
+		var err error
+		deliveryID, err = events.EmitTo(ctx, tx, ev, wh.ID)
 		return err
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
-	h.s.EventsWritten()
-	api.WriteData(w, http.StatusAccepted, map[string]any{"success": true, "delivery_id": deliveryID})
-	return nil
+	s.EventsWritten()
+	return deliveryID, nil
 }
 
 // firstEvent returns the first concrete event a webhook receives: its first

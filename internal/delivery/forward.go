@@ -3,6 +3,8 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +20,7 @@ import (
 
 // RegisterForwarding registers the job that forwards a Meta webhook, byte
 // for byte with Meta's X-Hub-Signature-256, to a config's
-// webhook_destination_url. It goes through the deliveries' client, so the
+// webhook_destination_url and to its meta-kind webhooks. It goes through the deliveries' client, so the
 // same private-network rules apply; the job runner retries failures with
 // its backoff (429 and 503 after their Retry-After).
 func RegisterForwarding(r *jobs.Runner, cfg config.Config) {
@@ -40,6 +42,9 @@ func RegisterForwarding(r *jobs.Runner, cfg config.Config) {
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("User-Agent", "Parley-Webhooks/1")
+		// Kapso's idempotency key for raw forwards: SHA-256 of the body.
+		sum := sha256.Sum256(p.Body)
+		req.Header.Set("X-Idempotency-Key", hex.EncodeToString(sum[:]))
 		if p.Signature != "" {
 			req.Header.Set("X-Hub-Signature-256", p.Signature)
 		}

@@ -197,3 +197,11 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, a *api.Auth) er
 	api.WriteData(w, http.StatusCreated, render(out))
 	return nil
 }
+
+// Handlers returns the handlers of the display-name routes (list, create,
+// get), for Kapso's Platform API to serve with the same rules; they read the
+// config id from the {id} path value and the request id from {request_id}.
+func Handlers(s *api.Server) (list, create, get api.HandlerFunc) {
+	h := &handler{s: s}
+	return h.list, h.create, h.get
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/parleyhq/parley/internal/events"
 	"github.com/parleyhq/parley/internal/jobs"
 	"github.com/parleyhq/parley/internal/metrics"
+	"github.com/parleyhq/parley/internal/platform"
 	"github.com/parleyhq/parley/internal/store"
 	"github.com/parleyhq/parley/internal/whatsapp"
 )
@@ -299,16 +300,28 @@ func forwardRaw(ctx context.Context, tx *store.Conn, cfgs map[string]*parley.Wha
 	body []byte, sig string, did *applied) error {
 	var urls []string
 	for _, cfg := range cfgs {
-		if cfg == nil || cfg.WebhookDestinationURL == nil || *cfg.WebhookDestinationURL == "" ||
-			(signers != nil && !signers[cfg.ID]) || slices.Contains(urls, *cfg.WebhookDestinationURL) {
+		if cfg == nil || (signers != nil && !signers[cfg.ID]) {
 			continue
 		}
-		urls = append(urls, *cfg.WebhookDestinationURL)
-		if _, err := jobs.Enqueue(ctx, tx, parley.JobForwardMetaWebhook, parley.MetaWebhookForward{
-			ConfigID: cfg.ID, URL: *cfg.WebhookDestinationURL, Body: body, Signature: sig}, jobs.Options{}); err != nil {
+		// The config's meta-kind webhooks get the same forward.
+		dests, err := platform.MetaWebhookURLs(ctx, tx, cfg.ID)
+		if err != nil {
 			return err
 		}
-		did.jobsDue = true
+		if cfg.WebhookDestinationURL != nil && *cfg.WebhookDestinationURL != "" {
+			dests = append(dests, *cfg.WebhookDestinationURL)
+		}
+		for _, u := range dests {
+			if slices.Contains(urls, u) {
+				continue
+			}
+			urls = append(urls, u)
+			if _, err := jobs.Enqueue(ctx, tx, parley.JobForwardMetaWebhook, parley.MetaWebhookForward{
+				ConfigID: cfg.ID, URL: u, Body: body, Signature: sig}, jobs.Options{}); err != nil {
+				return err
+			}
+			did.jobsDue = true
+		}
 	}
 	return nil
 }

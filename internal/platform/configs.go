@@ -550,33 +550,43 @@ func (h *handlers) createConfig(w http.ResponseWriter, r *http.Request, a *api.A
 	if err != nil {
 		return err
 	}
-	in, err := readConfigInput(f, h.s.Config)
+	cfg, err := CreateConfig(r.Context(), h.s, a.ProjectID, customerID, f)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	cfg := &parley.WhatsAppConfig{ID: store.NewID(), ProjectID: a.ProjectID, CustomerID: customerID, InboundProcessingEnabled: true}
-	err = h.s.DB.Tx(ctx, func(tx *store.Conn) error {
+	api.WriteData(w, http.StatusCreated, RenderConfig(cfg))
+	return nil
+}
+
+// CreateConfig creates a WhatsApp config of projectID (of customerID when
+// set) from the attributes of a request body, as /api/v1's whatsapp_config
+// and /platform/v1's whatsapp_phone_number both carry them.
+func CreateConfig(ctx context.Context, s *api.Server, projectID string, customerID *string, f *api.Fields) (*parley.WhatsAppConfig, error) {
+	in, err := readConfigInput(f, s.Config)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &parley.WhatsAppConfig{ID: store.NewID(), ProjectID: projectID, CustomerID: customerID, InboundProcessingEnabled: true}
+	err = s.DB.Tx(ctx, func(tx *store.Conn) error {
 		if customerID != nil {
-			if _, err := store.GetCustomer(ctx, tx, a.ProjectID, *customerID); err != nil {
+			if _, err := store.GetCustomer(ctx, tx, projectID, *customerID); err != nil {
 				return err
 			}
 		}
-		vt, err := in.apply(ctx, tx, h.s.Box, cfg, true)
+		vt, err := in.apply(ctx, tx, s.Box, cfg, true)
 		if err != nil {
 			return err
 		}
 		if err := insertConfig(ctx, tx, cfg); err != nil {
 			return err
 		}
-		return setVerifyHash(ctx, tx, h.s.Box, cfg.ID, vt)
+		return setVerifyHash(ctx, tx, s.Box, cfg.ID, vt)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	h.s.EventsWritten()
-	api.WriteData(w, http.StatusCreated, RenderConfig(cfg))
-	return nil
+	s.EventsWritten()
+	return cfg, nil
 }
 
 func (h *handlers) createProjectConfig(w http.ResponseWriter, r *http.Request, a *api.Auth) error {
@@ -600,18 +610,28 @@ func (h *handlers) updateConfig(w http.ResponseWriter, r *http.Request, a *api.A
 	if err != nil {
 		return err
 	}
-	in, err := readConfigInput(f, h.s.Config)
+	cfg, err := UpdateConfig(r.Context(), h.s, a.ProjectID, id, f)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
+	api.WriteData(w, http.StatusOK, RenderConfig(cfg))
+	return nil
+}
+
+// UpdateConfig applies the attributes of a request body to the config id of
+// projectID, as both API surfaces do.
+func UpdateConfig(ctx context.Context, s *api.Server, projectID, id string, f *api.Fields) (*parley.WhatsAppConfig, error) {
+	in, err := readConfigInput(f, s.Config)
+	if err != nil {
+		return nil, err
+	}
 	var out *parley.WhatsAppConfig
-	err = h.s.DB.Tx(ctx, func(tx *store.Conn) error {
-		cfg, err := store.GetConfig(ctx, tx, a.ProjectID, id)
+	err = s.DB.Tx(ctx, func(tx *store.Conn) error {
+		cfg, err := store.GetConfig(ctx, tx, projectID, id)
 		if err != nil {
 			return err
 		}
-		vt, err := in.apply(ctx, tx, h.s.Box, cfg, false)
+		vt, err := in.apply(ctx, tx, s.Box, cfg, false)
 		if err != nil {
 			return err
 		}
@@ -619,13 +639,9 @@ func (h *handlers) updateConfig(w http.ResponseWriter, r *http.Request, a *api.A
 			return err
 		}
 		out = cfg
-		return setVerifyHash(ctx, tx, h.s.Box, cfg.ID, vt)
+		return setVerifyHash(ctx, tx, s.Box, cfg.ID, vt)
 	})
-	if err != nil {
-		return err
-	}
-	api.WriteData(w, http.StatusOK, RenderConfig(out))
-	return nil
+	return out, err
 }
 
 // deleteCustomer deletes a customer and, through foreign keys, its configs

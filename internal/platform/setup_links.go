@@ -233,8 +233,12 @@ func (h *handlers) listSetupLinks(w http.ResponseWriter, r *http.Request, a *api
 	if _, err := store.GetCustomer(r.Context(), c, a.ProjectID, cid); err != nil {
 		return err
 	}
+	sf, err := setupLinkFilter(r)
+	if err != nil {
+		return err
+	}
 	p := api.PageOf(r)
-	items, total, err := ListSetupLinks(r.Context(), c, a.ProjectID, cid, p)
+	items, total, err := ListSetupLinksFiltered(r.Context(), c, a.ProjectID, cid, sf, p)
 	if err != nil {
 		return err
 	}

@@ -117,13 +117,7 @@ func setupLinkArgs(l *parley.SetupLink) []any {
 
 // ListSetupLinks returns a page of a customer's setup links, newest first.
 func ListSetupLinks(ctx context.Context, c *store.Conn, projectID, customerID string, p parley.Page) ([]*parley.SetupLink, int, error) {
-	out, total, err := store.QueryPage(ctx, c, scanSetupLink, `SELECT COUNT(*) FROM setup_links WHERE project_id = ? AND customer_id = ?`,
-		`SELECT `+setupLinkCols+` FROM setup_links WHERE project_id = ? AND customer_id = ?
-		ORDER BY created_at DESC, id DESC`, []any{projectID, customerID}, p.PerPage, p.Offset())
-	if err != nil {
-		return nil, 0, fmt.Errorf("platform: list setup links: %w", err)
-	}
-	return out, total, nil
+	return ListSetupLinksFiltered(ctx, c, projectID, customerID, SetupLinkFilter{}, p)
 }
 
 // GetSetupLink returns a customer's setup link.
@@ -316,6 +310,9 @@ func webhookArgs(w *parley.Webhook) []any {
 // CreateWebhook inserts w, encrypting its plaintext SecretKey with box.
 // w.ConfigID nil makes a project webhook.
 func CreateWebhook(ctx context.Context, c *store.Conn, box *secrets.Box, w *parley.Webhook) error {
+	if err := checkMetaWebhook(ctx, c, w); err != nil {
+		return err
+	}
 	if err := seal(box, w); err != nil {
 		return err
 	}
@@ -335,6 +332,9 @@ func CreateWebhook(ctx context.Context, c *store.Conn, box *secrets.Box, w *parl
 // UpdateWebhook saves the writable columns of w; a plaintext SecretKey set
 // on w replaces the stored secret.
 func UpdateWebhook(ctx context.Context, c *store.Conn, box *secrets.Box, w *parley.Webhook) error {
+	if err := checkMetaWebhook(ctx, c, w); err != nil {
+		return err
+	}
 	if err := seal(box, w); err != nil {
 		return err
 	}

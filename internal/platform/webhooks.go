@@ -170,7 +170,24 @@ func DecodeWebhook(f *api.Fields, wh *parley.Webhook, creating bool, project boo
 	if creating && out.SecretKey == "" {
 		out.SecretKey = randomHex(32)
 	}
-	if creating || f.Has("events") {
+	// A meta webhook forwards Meta's raw bodies: it takes no event filter
+	// and no buffering, and only a phone number's webhook can be one.
+	meta := out.Kind == parley.WebhookKindMeta
+	if f.Has("kind") {
+		switch k := strings.ToLower(str(kind)); {
+		case k == parley.WebhookKindKapso:
+			out.Kind, meta = k, false
+		case k == parley.WebhookKindMeta && !project:
+			out.Kind, meta = k, true
+		case k == parley.WebhookKindMeta:
+			v.add("Kind meta needs a phone number: a project webhook cannot forward Meta's payloads")
+		default:
+			v.add("Kind is not included in the list")
+		}
+	}
+	if meta {
+		out.Events, out.BufferEnabled, out.BufferEvents = []string{}, false, []string{}
+	} else if creating || f.Has("events") || len(out.Events) == 0 {
 		if len(evs) == 0 {
 			v.add("Events can't be blank")
 		} else {
@@ -211,7 +228,7 @@ func DecodeWebhook(f *api.Fields, wh *parley.Webhook, creating bool, project boo
 			out.Headers = headers
 		}
 	}
-	if f.Has("buffer_enabled") {
+	if f.Has("buffer_enabled") && !meta {
 		if bufEnabled == nil {
 			v.add("Buffer enabled must be true or false")
 		} else {
@@ -221,7 +238,7 @@ func DecodeWebhook(f *api.Fields, wh *parley.Webhook, creating bool, project boo
 	intField(&v, f, "buffer_window_seconds", window, 1, 60, &out.BufferWindowSeconds)
 	intField(&v, f, "max_buffer_size", maxSize, 1, 100, &out.MaxBufferSize)
 	intField(&v, f, "inactivity_minutes", inactivity, 1, 1440, &out.InactivityMinutes)
-	if f.Has("buffer_events") {
+	if f.Has("buffer_events") && !meta {
 		var bad, clean []string
 		for _, e := range bufEvs {
 			if e != parley.EventMessageReceived {
@@ -245,13 +262,6 @@ func DecodeWebhook(f *api.Fields, wh *parley.Webhook, creating bool, project boo
 			out.PayloadVersion = p
 		default:
 			v.add("Payload version is not included in the list")
-		}
-	}
-	if f.Has("kind") {
-		if k := strings.ToLower(str(kind)); k == parley.WebhookKindKapso {
-			out.Kind = k
-		} else {
-			v.add("Kind is not included in the list")
 		}
 	}
 	if err := v.err(); err != nil {

@@ -177,7 +177,7 @@ func TestWebhookValidation(t *testing.T) {
 		{with("retry_config", map[string]any{"max_attempts": "x"}), 422, "Retry config"},
 		{with("retry_config", 5), 422, "Retry config must be an object"},
 		{with("payload_version", "v3"), 422, "Payload version is not included"},
-		{with("kind", "meta"), 422, "Kind is not included"},
+		{with("kind", "teams"), 422, "Kind is not included"},
 		{with("active", "perhaps"), 422, "Active must be a boolean"},
 		{with("secret_key", strings.Repeat("s", 256)), 422, "Secret key is too long"},
 	}

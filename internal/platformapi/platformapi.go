@@ -37,4 +37,8 @@ func Register(s *api.Server) {
 		api.WriteErrorBody(w, &parley.Error{Code: parley.ENOTFOUND, Title: "Not found", Message: "No route matches " + r.Method + " " + r.URL.Path})
 	}))
 	registerCustomers(s)
+	registerSetupLinks(s)
+	registerPhoneNumbers(s)
+	registerUsers(s)
+	registerWebhooks(s)
 }
